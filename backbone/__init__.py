@@ -1,1 +1,5 @@
-"""backbone."""
+"""backbone: the live hybrid Upbit client."""
+
+from backbone.unifier import DataUnifier
+
+__all__ = ["DataUnifier"]

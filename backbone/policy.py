@@ -1,0 +1,135 @@
+"""Policies as data plus small pure functions: reconnect backoff, sliding-window rate
+limits, Upbit's REST quota.
+
+Nothing here sleeps or does I/O: every method takes ``now`` (seconds on a monotonic clock)
+and answers how long to wait, so the shells decide how to wait and tests need no event loop.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from backbone.errors import InvalidArgumentError
+from backbone.upbit.protocol.quota import Quota
+
+__all__ = ["Backoff", "QuotaTracker", "SlidingWindow", "backoff_delays"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Backoff:
+    """Reconnect delays: exponential from ``initial_s`` by ``factor``, jittered.
+
+    The first ``fast_attempts`` delays are capped at ``fast_cap_s`` (so a brief outage is
+    retried at least once a second); later ones grow to ``max_s``. Each delay is drawn
+    uniformly from ``[(1 - jitter) * d, d]``. The sequence restarts after a success.
+    """
+
+    initial_s: float = 0.05
+    factor: float = 2.0
+    fast_cap_s: float = 1.0
+    fast_attempts: int = 60
+    max_s: float = 10.0
+    jitter: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not (0 < self.initial_s <= self.fast_cap_s <= self.max_s):
+            raise InvalidArgumentError("need 0 < initial_s <= fast_cap_s <= max_s")
+        if self.factor < 1 or not 0 <= self.jitter <= 1 or self.fast_attempts < 0:
+            raise InvalidArgumentError("need factor >= 1, 0 <= jitter <= 1, fast_attempts >= 0")
+
+
+def backoff_delays(policy: Backoff, rng: random.Random | None = None) -> Iterator[float]:
+    """Yield the delay before each reconnect attempt, forever (restart it after a success)."""
+    draw = (rng or random.Random()).random
+    delay = policy.initial_s
+    attempt = 0
+    while True:
+        cap = policy.fast_cap_s if attempt < policy.fast_attempts else policy.max_s
+        bounded = min(delay, cap)
+        yield bounded * (1 - policy.jitter * draw())
+        delay *= policy.factor
+        attempt += 1
+
+
+class SlidingWindow:
+    """At most ``limit`` events in any ``window_s`` seconds.
+
+    :meth:`reserve` books the next event and returns how long to wait before doing it; a
+    caller that then waits that long stays within the limit however its events cluster.
+    """
+
+    __slots__ = ("_times", "limit", "window_s")
+
+    def __init__(self, limit: int, window_s: float) -> None:
+        if limit < 1 or window_s <= 0:
+            raise InvalidArgumentError(f"need limit >= 1 and window_s > 0, not {limit}/{window_s}")
+        self.limit = limit
+        self.window_s = window_s
+        self._times: deque[float] = deque()
+
+    def _earliest(self, now: float) -> float:
+        times = self._times
+        while times and times[0] <= now - self.window_s:
+            times.popleft()
+        if len(times) < self.limit:
+            return now
+        return max(now, times[-self.limit] + self.window_s)
+
+    def delay(self, now: float) -> float:
+        """How long from ``now`` until one more event fits, without booking it."""
+        return self._earliest(now) - now
+
+    def reserve(self, now: float) -> float:
+        """Book an event at the earliest time it fits; return the wait from ``now``."""
+        at = self._earliest(now)
+        self._times.append(at)
+        return at - now
+
+    def count(self, now: float) -> int:
+        """Events booked within the window ending at ``now``."""
+        self.delay(now)
+        return len(self._times)
+
+
+class QuotaTracker:
+    """Upbit's per-group REST budget: a proactive sliding window per group, corrected by
+    what each ``Remaining-Req`` header reports and paused by 429/418 answers.
+    """
+
+    __slots__ = ("_paused_until", "_windows", "limit_per_s", "window_s")
+
+    def __init__(self, limit_per_s: int = 10, *, window_s: float = 1.05) -> None:
+        self.limit_per_s = limit_per_s
+        self.window_s = window_s
+        self._windows: dict[str, SlidingWindow] = {}
+        self._paused_until: dict[str, float] = {}
+
+    def _window(self, group: str) -> SlidingWindow:
+        window = self._windows.get(group)
+        if window is None:
+            window = self._windows[group] = SlidingWindow(self.limit_per_s, self.window_s)
+        return window
+
+    def reserve(self, group: str, now: float) -> float:
+        """Book one request of ``group``; return how long to wait before sending it."""
+        start = max(now, self._paused_until.get(group, 0.0))
+        return start - now + self._window(group).reserve(start)
+
+    def observe(self, quota: Quota, now: float) -> None:
+        """Take in a ``Remaining-Req`` header: with nothing left this second, pause the group
+        for a full window (another client on the same IP may be spending the budget)."""
+        if quota.remaining_s <= 0:
+            self.pause(quota.group, self.window_s, now)
+
+    def pause(self, group: str, seconds: float, now: float) -> None:
+        """Send nothing of ``group`` for ``seconds`` (after a 429 or 418)."""
+        until = now + seconds
+        if until > self._paused_until.get(group, 0.0):
+            self._paused_until[group] = until
+
+    def paused_for(self, group: str, now: float) -> float:
+        """Seconds left in a pause of ``group`` (0 when not paused)."""
+        return max(0.0, self._paused_until.get(group, 0.0) - now)
