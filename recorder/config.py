@@ -1,0 +1,121 @@
+"""The recorder's settings: one frozen value, built by ``tape record`` from flags or a file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any, Final
+
+from recorder.parts import COMPRESSIONS
+
+__all__ = ["CHANNELS", "RecorderConfig", "StorageConfig"]
+
+CHANNELS: Final = ("ticker", "trade", "orderbook", "candle")
+"""The stream channels the recorder can capture."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StorageConfig:
+    """How accepted records reach Parquet.
+
+    Records are journaled (written and fsynced) every ``flush_interval_ms``. The journal is
+    rotated into Parquet parts every ``rotation_interval_s``, when a segment reaches
+    ``rotation_max_bytes``, and at 00:00 UTC; ``compression`` is the Parquet codec.
+    ``max_pending_records`` bounds the records accepted but not yet journaled: beyond it
+    :meth:`~recorder.sink.Sink.put` waits until the journal catches up (block and count).
+    ``max_unpublished_segments`` bounds the rotated segments waiting for Parquet the same way.
+    """
+
+    flush_interval_ms: int = 250
+    rotation_interval_s: float = 300.0
+    rotation_max_bytes: int = 32 * 1024 * 1024
+    compression: str = "zstd"
+    max_pending_records: int = 100_000
+    max_unpublished_segments: int = 4
+
+    def __post_init__(self) -> None:
+        if self.compression not in COMPRESSIONS:
+            raise ValueError(
+                f"unknown compression {self.compression!r}: choose from {', '.join(COMPRESSIONS)}"
+            )
+        _positive(
+            flush_interval_ms=self.flush_interval_ms,
+            rotation_interval_s=self.rotation_interval_s,
+            rotation_max_bytes=self.rotation_max_bytes,
+            max_pending_records=self.max_pending_records,
+            max_unpublished_segments=self.max_unpublished_segments,
+        )
+
+
+def _positive(**values: float) -> None:
+    for name, value in values.items():
+        if value <= 0:
+            raise ValueError(f"{name} must be positive, got {value}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecorderConfig:
+    """What to record and how. Every field has a visible default.
+
+    Symbols: ``symbols`` lists markets explicitly; otherwise ``quote`` (e.g. ``"KRW"``)
+    records every market of that quote currency, re-reading the market list every
+    ``market_refresh_interval_s`` so new listings join and delisted markets leave.
+    ``channels`` are the streams recorded (candles in ``candle_timeframe``); ``raw`` keeps
+    every raw frame and REST body too (build the backbone with the recorder's raw sink).
+
+    Reference snapshots: every ``rest_snapshot_interval_s`` the recorder fetches over REST,
+    round-robin over the symbols, a ticker, an orderbook, recent trades and candles (0 turns
+    them off), never more than ``rest_requests_per_s`` requests per endpoint group.
+
+    Repairs: trades are de-duplicated on ``(symbol, sequential_id)`` over the last
+    ``dedupe_window_s`` of deliveries. After the recorder's own downtime, ``backfill``
+    fetches the trades missed since the last recorded one, up to ``backfill_max_days`` back.
+    """
+
+    symbols: tuple[str, ...] = ()
+    quote: str | None = None
+    channels: tuple[str, ...] = CHANNELS
+    candle_timeframe: str = "1m"
+    market_refresh_interval_s: float = 300.0
+    raw: bool = False
+    rest_snapshot_interval_s: float = 10.0
+    rest_requests_per_s: float = 2.0
+    dedupe_window_s: float = 120.0
+    backfill: bool = True
+    backfill_max_days: int = 7
+    storage: StorageConfig = field(default_factory=StorageConfig)
+
+    def __post_init__(self) -> None:
+        if self.symbols and self.quote:
+            raise ValueError("give either symbols or a quote currency, not both")
+        if not self.symbols and not self.quote:
+            raise ValueError(
+                "nothing to record: give symbols (e.g. KRW-BTC,KRW-ETH) or a quote currency "
+                "(e.g. KRW)"
+            )
+        unknown = [c for c in self.channels if c not in CHANNELS]
+        if unknown or not self.channels:
+            raise ValueError(
+                f"unknown channels {unknown or '(none given)'}: choose from {', '.join(CHANNELS)}"
+            )
+        _positive(
+            market_refresh_interval_s=self.market_refresh_interval_s,
+            rest_requests_per_s=self.rest_requests_per_s,
+            dedupe_window_s=self.dedupe_window_s,
+        )
+        if self.rest_snapshot_interval_s < 0:
+            raise ValueError("rest_snapshot_interval_s must be 0 (off) or positive")
+        if not 0 <= self.backfill_max_days <= 7:
+            raise ValueError("backfill_max_days must be between 0 and 7 (Upbit keeps 7 days)")
+
+    def as_settings(self) -> dict[str, Any]:
+        """Return the settings as plain JSON values (for the session manifest)."""
+        settings: dict[str, Any] = _plain(self)
+        return settings
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "__dataclass_fields__"):
+        return {item.name: _plain(getattr(value, item.name)) for item in fields(value)}
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    return value

@@ -1,0 +1,355 @@
+"""The sink: accepted records -> journal (every flush interval) -> Parquet (every rotation).
+
+The event loop only appends records to per-dataset lists and numbers them (``seq``). A
+flusher task hands the lists to a worker thread every ``flush_interval_ms``; the thread turns
+them into Arrow batches, appends them to the current journal segment and fsyncs. At each
+rotation the segment is closed and a publisher task has another thread write its parts and
+delete it. Nothing blocking runs on the loop.
+
+Back-pressure, stated: when ``max_pending_records`` are waiting for the journal,
+:meth:`Sink.put` waits (and counts the wait); when ``max_unpublished_segments`` rotated
+segments are waiting for Parquet, the flusher waits, so :meth:`Sink.put` soon does too.
+Records are never dropped.
+
+A :class:`~recorder.errors.StorageError` (full disk, unwritable directory) stops the sink:
+it leaves the sink's context as that error, what was journaled stays for recovery, and no
+partial Parquet file exists under a final name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+import pyarrow as pa
+
+from recorder.config import StorageConfig
+from recorder.errors import RecorderError, StorageError
+from recorder.journal import JournalSegment, PublishResult, publish_segment
+from recorder.layout import date_of_ns
+from recorder.manifest import SessionManifest, write_session
+from recorder.rows import AnyRecord, dataset_of, to_batch
+
+__all__ = ["OnRecord", "Sink", "SinkStatistics"]
+
+_log = logging.getLogger(__name__)
+
+OnRecord = Callable[[AnyRecord, int], None]
+"""A hook called with each record and its ``seq`` as the sink accepts it."""
+
+
+@dataclass(frozen=True, slots=True)
+class SinkStatistics:
+    """Counters of one sink, as of the call to :meth:`Sink.statistics`."""
+
+    accepted: dict[str, int]
+    pending_records: int
+    journaled_records: int
+    journal_bytes: int
+    parquet_bytes: int
+    parts_written: int
+    segments_published: int
+    put_waits: int
+    last_flush_ns: int | None
+
+
+@dataclass(slots=True)
+class _Pending:
+    records: list[AnyRecord] = field(default_factory=list)
+    seqs: list[int] = field(default_factory=list)
+
+
+class _SegmentWriter:
+    # The thread side: owned by whichever worker thread runs a flush; never concurrent.
+
+    def __init__(self, root: Path, session_id: str) -> None:
+        self._root = root
+        self._session_id = session_id
+        self._number = 0
+        self.current: JournalSegment | None = None
+
+    def open(self) -> None:
+        self.current = JournalSegment.create(self._root, self._session_id, self._number)
+
+    def flush(
+        self, pending: dict[str, _Pending], *, rotate: bool, reopen: bool
+    ) -> tuple[int, int, Path | None]:
+        segment = self.current
+        if segment is None:
+            raise RuntimeError("the journal segment is not open")
+        batches: list[tuple[str, pa.RecordBatch]] = [
+            (dataset, to_batch(dataset, p.records, session_id=self._session_id, seqs=p.seqs))
+            for dataset, p in pending.items()
+            if p.records
+        ]
+        written = segment.append(batches) if batches else 0
+        rows = sum(b.num_rows for _, b in batches)
+        if not rotate:
+            return rows, written, None
+        segment.close()
+        self.current = None
+        if reopen:
+            self._number += 1
+            self.open()
+        return rows, written, segment.path
+
+    def size(self) -> tuple[int, int]:
+        return (self.current.rows, self.current.size_bytes) if self.current else (0, 0)
+
+
+class Sink:
+    """Accept records of one session and store them; use as an async context manager.
+
+    Call it while holding the root's :class:`~recorder.lock.DirectoryLock`, after
+    :func:`~recorder.recording.recover`. Give every record to :meth:`put` (or
+    :meth:`put_nowait` from synchronous callbacks); leaving the context flushes, publishes
+    every segment and marks the session ``closed``.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        manifest: SessionManifest,
+        *,
+        config: StorageConfig | None = None,
+        on_record: OnRecord | None = None,
+        clock_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self._root = root
+        self._manifest = manifest
+        self._config = config or StorageConfig()
+        self._on_record = on_record
+        self._clock_ns = clock_ns
+        self._writer = _SegmentWriter(root, manifest.session_id)
+        self._pending: dict[str, _Pending] = {}
+        self._pending_count = 0
+        self._next_seq = manifest.next_seq
+        self._accepted: dict[str, int] = {}
+        self._state = "new"
+        self._closing = False
+        self._wake = asyncio.Event()
+        self._room = asyncio.Event()
+        self._room.set()
+        self._segments: asyncio.Queue[Path | None] = asyncio.Queue(
+            self._config.max_unpublished_segments
+        )
+        self._stack = contextlib.AsyncExitStack()
+        self._tasks: asyncio.TaskGroup | None = None
+        self._journaled = 0
+        self._journal_bytes = 0
+        self._parquet_bytes = 0
+        self._parts = 0
+        self._published = 0
+        self._put_waits = 0
+        self._last_flush_ns: int | None = None
+        self._segment_started = time.monotonic()
+        self._segment_day = date_of_ns(clock_ns())
+        self._rows_published: dict[str, int] = dict(manifest.rows)
+        self._last_received_ns = manifest.last_received_ns
+        self._flushed = asyncio.Condition()
+        self._journaled_seq = manifest.next_seq - 1
+
+    @property
+    def session_id(self) -> str:
+        """The session this sink writes."""
+        return self._manifest.session_id
+
+    async def __aenter__(self) -> Sink:
+        if self._state != "new":
+            raise RuntimeError("a Sink is used once: create a new one")
+        self._state = "open"
+        await asyncio.to_thread(self._writer.open)
+        await asyncio.to_thread(write_session, self._root, self._manifest)
+        self._tasks = await self._stack.enter_async_context(asyncio.TaskGroup())
+        self._tasks.create_task(self._flusher(), name="recorder-flusher")
+        self._tasks.create_task(self._publisher(), name="recorder-publisher")
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Flush, publish every segment and close the session (idempotent).
+
+        Raises:
+            StorageError: the final flush or publish failed (what was journaled stays for
+                recovery on the next start).
+        """
+        if self._state != "open":
+            return
+        self._state = "closing"
+        self._closing = True
+        self._wake.set()
+        try:
+            # Whatever ended the caller's block, flush and publish what was accepted: the
+            # tasks are told to finish, not cancelled (a failed task still fails the group).
+            await self._stack.__aexit__(None, None, None)
+        except BaseExceptionGroup as group:
+            raise _unwrap(group) from None
+        finally:
+            self._state = "closed"
+        await asyncio.to_thread(
+            write_session,
+            self._root,
+            self._manifest_now(status="closed", ended_ns=self._clock_ns()),
+        )
+
+    def put_nowait(self, record: AnyRecord) -> int:
+        """Accept ``record`` now and return its ``seq``, whatever the back-pressure.
+
+        Raises:
+            RuntimeError: the sink is not open.
+            TypeError: the record is not one the recorder stores.
+        """
+        if self._state != "open" or self._closing:
+            raise RuntimeError("the sink is not open: records cannot be accepted")
+        dataset = dataset_of(record)
+        pending = self._pending.get(dataset)
+        if pending is None:
+            pending = self._pending[dataset] = _Pending()
+        seq = self._next_seq
+        self._next_seq = seq + 1
+        pending.records.append(record)
+        pending.seqs.append(seq)
+        self._pending_count += 1
+        self._accepted[dataset] = self._accepted.get(dataset, 0) + 1
+        if self._on_record is not None:
+            self._on_record(record, seq)
+        if self._pending_count >= self._config.max_pending_records:
+            self._room.clear()
+            self._wake.set()
+        return seq
+
+    async def put(self, record: AnyRecord) -> int:
+        """Accept ``record`` and return its ``seq``; wait while too many records are pending.
+
+        Raises:
+            RuntimeError: the sink is not open.
+        """
+        if not self._room.is_set():
+            self._put_waits += 1
+            await self._room.wait()
+        return self.put_nowait(record)
+
+    async def flushed(self, seq: int) -> None:
+        """Wait until the record numbered ``seq`` is in the journal (durably)."""
+        async with self._flushed:
+            await self._flushed.wait_for(lambda: self._journaled_seq >= seq)
+
+    def statistics(self) -> SinkStatistics:
+        """Return the sink's counters now."""
+        return SinkStatistics(
+            accepted=dict(self._accepted),
+            pending_records=self._pending_count,
+            journaled_records=self._journaled,
+            journal_bytes=self._journal_bytes,
+            parquet_bytes=self._parquet_bytes,
+            parts_written=self._parts,
+            segments_published=self._published,
+            put_waits=self._put_waits,
+            last_flush_ns=self._last_flush_ns,
+        )
+
+    def _rotation_due(self) -> bool:
+        rows, size = self._writer.size()
+        if rows == 0:
+            return False
+        return (
+            time.monotonic() - self._segment_started >= self._config.rotation_interval_s
+            or size >= self._config.rotation_max_bytes
+            or date_of_ns(self._clock_ns()) != self._segment_day
+        )
+
+    async def _flusher(self) -> None:
+        interval_s = self._config.flush_interval_ms / 1000
+        deadline = time.monotonic() + interval_s
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout_at(_loop_time(deadline)):
+                    await self._wake.wait()
+            self._wake.clear()
+            deadline = time.monotonic() + interval_s
+            final = self._closing
+            pending, self._pending = self._pending, {}
+            self._pending_count = 0
+            last_seq = self._next_seq - 1
+            self._room.set()
+            rotate = final or self._rotation_due()
+            rows, written, closed = await asyncio.to_thread(
+                self._writer.flush, pending, rotate=rotate, reopen=not final
+            )
+            self._journaled += rows
+            self._journal_bytes += written
+            self._last_flush_ns = self._clock_ns()
+            async with self._flushed:
+                self._journaled_seq = last_seq
+                self._flushed.notify_all()
+            if closed is not None:
+                self._segment_started = time.monotonic()
+                self._segment_day = date_of_ns(self._clock_ns())
+                await self._segments.put(closed)
+            if final:
+                await self._segments.put(None)
+                return
+
+    async def _publisher(self) -> None:
+        while (path := await self._segments.get()) is not None:
+            result = await asyncio.to_thread(
+                publish_segment, self._root, path, compression=self._config.compression
+            )
+            self._account(result)
+            await asyncio.to_thread(write_session, self._root, self._manifest_now())
+
+    def _account(self, result: PublishResult) -> None:
+        self._published += 1
+        self._parts += len(result.parts)
+        for part in result.parts:
+            with contextlib.suppress(OSError):
+                self._parquet_bytes += part.stat().st_size
+        for dataset, rows in result.rows.items():
+            self._rows_published[dataset] = self._rows_published.get(dataset, 0) + rows
+        if result.last_received_ns is not None:
+            self._last_received_ns = max(self._last_received_ns or 0, result.last_received_ns)
+
+    def _manifest_now(self, **changes: object) -> SessionManifest:
+        return self._manifest.evolve(
+            rows=dict(self._rows_published),
+            last_received_ns=self._last_received_ns,
+            next_seq=self._next_seq,
+            **changes,
+        )
+
+
+def _loop_time(monotonic_deadline: float) -> float:
+    loop = asyncio.get_running_loop()
+    return loop.time() + (monotonic_deadline - time.monotonic())
+
+
+def _unwrap(group: BaseExceptionGroup) -> BaseException:
+    # Surface the one meaningful error of the sink's tasks (a StorageError first).
+    leaves: list[BaseException] = []
+
+    def walk(exc: BaseException) -> None:
+        if isinstance(exc, BaseExceptionGroup):
+            for inner in exc.exceptions:
+                walk(inner)
+        else:
+            leaves.append(exc)
+
+    walk(group)
+    for kind in (StorageError, RecorderError):
+        for leaf in leaves:
+            if isinstance(leaf, kind):
+                return leaf
+    return leaves[0] if leaves else group
