@@ -1,0 +1,361 @@
+-- REST/WebSocket consistency: does what the streams delivered agree with the REST reference
+-- snapshots the recorder took beside them? Every statement is a view over the dataset views.
+
+-- name: ticker_ws_states
+-- WebSocket tickers, one per (session, symbol, exchange time): the last one delivered wins.
+SELECT *
+FROM ticker
+WHERE source = 'websocket'
+QUALIFY row_number() OVER (PARTITION BY session_id, symbol, "timestamp" ORDER BY seq DESC) = 1;
+
+-- name: ticker_pairs
+-- Each REST ticker (struct `rest`) beside the WebSocket ticker in force at the same exchange
+-- time (struct `ws`: the last one at or before it, same session and symbol; NULL when none).
+SELECT
+    r.session_id,
+    r.symbol,
+    r.seq AS rest_seq,
+    r.received_ns AS rest_received_ns,
+    r."timestamp" AS rest_time,
+    w."timestamp" AS ws_time,
+    w.seq IS NOT NULL AS matched,
+    r AS rest,
+    w AS ws
+FROM rest_ticker AS r
+ASOF LEFT JOIN ticker_ws_states AS w
+    ON r.session_id = w.session_id AND r.symbol = w.symbol AND r."timestamp" >= w."timestamp";
+
+-- name: ticker_comparisons
+-- One row per REST ticker that had a WebSocket ticker in force, and compared field.
+SELECT
+    p.session_id, p.symbol, p.rest_seq, p.rest_received_ns, p.rest_time, p.ws_time,
+    f.field, f.rest_value, f.ws_value,
+    f.rest_value IS NOT DISTINCT FROM f.ws_value AS agrees
+FROM ticker_pairs AS p,
+LATERAL (VALUES
+    ('current_price', p.rest.current_price::VARCHAR, p.ws.current_price::VARCHAR),
+    ('change_rate', p.rest.change_rate::VARCHAR, p.ws.change_rate::VARCHAR),
+    ('change_amount', p.rest.change_amount::VARCHAR, p.ws.change_amount::VARCHAR),
+    ('volume_24h', p.rest.volume_24h::VARCHAR, p.ws.volume_24h::VARCHAR),
+    ('high_24h', p.rest.high_24h::VARCHAR, p.ws.high_24h::VARCHAR),
+    ('low_24h', p.rest.low_24h::VARCHAR, p.ws.low_24h::VARCHAR),
+    ('prev_closing_price', p.rest.prev_closing_price::VARCHAR, p.ws.prev_closing_price::VARCHAR),
+    ('opening_price', p.rest.opening_price::VARCHAR, p.ws.opening_price::VARCHAR),
+    ('change', p.rest.change, p.ws.change),
+    ('trade_volume', p.rest.trade_volume::VARCHAR, p.ws.trade_volume::VARCHAR),
+    ('trade_timestamp', p.rest.trade_timestamp::VARCHAR, p.ws.trade_timestamp::VARCHAR),
+    ('acc_trade_volume', p.rest.acc_trade_volume::VARCHAR, p.ws.acc_trade_volume::VARCHAR),
+    ('acc_trade_price', p.rest.acc_trade_price::VARCHAR, p.ws.acc_trade_price::VARCHAR),
+    ('acc_trade_price_24h', p.rest.acc_trade_price_24h::VARCHAR,
+        p.ws.acc_trade_price_24h::VARCHAR),
+    ('highest_52_week_price', p.rest.highest_52_week_price::VARCHAR,
+        p.ws.highest_52_week_price::VARCHAR),
+    ('lowest_52_week_price', p.rest.lowest_52_week_price::VARCHAR,
+        p.ws.lowest_52_week_price::VARCHAR)
+) AS f(field, rest_value, ws_value)
+WHERE p.matched;
+
+-- name: ticker_checks
+-- One row per REST ticker: whether a WebSocket ticker was in force, and the fields on which
+-- they disagree (empty: full agreement).
+SELECT
+    p.session_id, p.symbol, p.rest_seq, p.rest_received_ns, p.rest_time, p.ws_time, p.matched,
+    coalesce(list(c.field ORDER BY c.field) FILTER (WHERE NOT c.agrees), []) AS mismatched_fields
+FROM ticker_pairs AS p
+LEFT JOIN ticker_comparisons AS c USING (session_id, rest_seq)
+GROUP BY ALL;
+
+-- name: ticker_agreement_by_field
+-- Per compared field: how many REST tickers were compared, agreed and disagreed.
+SELECT
+    field,
+    count(*) AS compared,
+    count(*) FILTER (WHERE agrees) AS agreed,
+    count(*) FILTER (WHERE NOT agrees) AS mismatches
+FROM ticker_comparisons
+GROUP BY field;
+
+-- name: orderbook_ws_states
+-- WebSocket orderbooks, one per (session, symbol, exchange time): the last one delivered wins.
+SELECT *
+FROM orderbook
+WHERE source = 'websocket'
+QUALIFY row_number() OVER (PARTITION BY session_id, symbol, "timestamp" ORDER BY seq DESC) = 1;
+
+-- name: orderbook_checks
+-- Each REST orderbook against the WebSocket orderbook in force at its exchange time, level by
+-- level over the depth both carry: `level_agrees[i]` is true when bid and ask price and size
+-- of level i are equal.
+SELECT
+    r.session_id,
+    r.symbol,
+    r.seq AS rest_seq,
+    r.received_ns AS rest_received_ns,
+    r."timestamp" AS rest_time,
+    w."timestamp" AS ws_time,
+    w.seq IS NOT NULL AS matched,
+    least(len(r.bid_prices), len(r.ask_prices), len(w.bid_prices), len(w.ask_prices)) AS depth,
+    list_transform(
+        range(1, coalesce(depth, 0) + 1),
+        lambda i: r.bid_prices[i] = w.bid_prices[i] AND r.bid_volumes[i] = w.bid_volumes[i]
+            AND r.ask_prices[i] = w.ask_prices[i] AND r.ask_volumes[i] = w.ask_volumes[i]
+    ) AS level_agrees,
+    list_count(list_filter(level_agrees, lambda x: x)) AS levels_agreed,
+    matched AND levels_agreed = depth AS agrees
+FROM rest_orderbook AS r
+ASOF LEFT JOIN orderbook_ws_states AS w
+    ON r.session_id = w.session_id AND r.symbol = w.symbol AND r."timestamp" >= w."timestamp";
+
+-- name: orderbook_agreement_by_level
+-- Per level (1 = best): how many compared REST orderbooks agreed with the WebSocket there.
+SELECT
+    level_index,
+    count(*) AS compared,
+    count(*) FILTER (WHERE agrees) AS agreed
+FROM (
+    SELECT unnest(range(1, depth + 1)) AS level_index, unnest(level_agrees) AS agrees
+    FROM orderbook_checks
+    WHERE matched
+)
+GROUP BY level_index;
+
+-- name: staleness
+-- Each REST ticker and orderbook beside the newest WebSocket record of its channel received
+-- before its request was sent: the REST answer is stale when that WebSocket state is newer on
+-- the exchange clock (behind_ms: by how much).
+SELECT
+    r.channel, r.session_id, r.symbol, r.seq AS rest_seq, r.request_start_ns,
+    r.received_ns AS rest_received_ns, r."timestamp" AS rest_time, w."timestamp" AS ws_time,
+    epoch_ms(w."timestamp") - epoch_ms(r."timestamp") AS behind_ms,
+    coalesce(w."timestamp" > r."timestamp", false) AS stale
+FROM (
+    SELECT 'ticker' AS channel, session_id, symbol, seq, request_start_ns, received_ns, "timestamp"
+    FROM rest_ticker
+    UNION ALL
+    SELECT 'orderbook', session_id, symbol, seq, request_start_ns, received_ns, "timestamp"
+    FROM rest_orderbook
+) AS r
+ASOF LEFT JOIN (
+    SELECT 'ticker' AS channel, session_id, symbol, received_ns, "timestamp"
+    FROM ticker WHERE source = 'websocket'
+    UNION ALL
+    SELECT 'orderbook', session_id, symbol, received_ns, "timestamp"
+    FROM orderbook WHERE source = 'websocket'
+) AS w
+    ON r.channel = w.channel AND r.session_id = w.session_id AND r.symbol = w.symbol
+    AND r.request_start_ns >= w.received_ns;
+
+-- name: rest_trade_answers
+-- One row per REST trades answer: the exchange-time interval its trades cover.
+SELECT
+    session_id, symbol, request_start_ns,
+    max(received_ns) AS received_ns,
+    count(*) AS trades,
+    min(trade_timestamp) AS first_time,
+    max(trade_timestamp) AS last_time
+FROM rest_trade
+GROUP BY session_id, symbol, request_start_ns;
+
+-- name: trade_stream_spans
+-- The exchange-time span the trade stream covered, per session and symbol.
+SELECT session_id, symbol, min(trade_timestamp) AS first_time, max(trade_timestamp) AS last_time
+FROM trade
+GROUP BY session_id, symbol;
+
+-- name: trade_windows
+-- Each REST answer's interval cut to the stream's span of its session. Trades are compared
+-- strictly inside it: a boundary millisecond may hold trades that one side cut off.
+SELECT
+    a.session_id, a.symbol, a.request_start_ns,
+    greatest(a.first_time, s.first_time) AS window_start,
+    least(a.last_time, s.last_time) AS window_end
+FROM rest_trade_answers AS a
+JOIN trade_stream_spans AS s USING (session_id, symbol)
+WHERE greatest(a.first_time, s.first_time) < least(a.last_time, s.last_time);
+
+-- name: rest_trades_compared
+-- Every REST trade strictly inside its answer's window: whether the trade stream holds the
+-- same (symbol, sequential_id), and whether price, size, side and time agree.
+SELECT
+    r.session_id, r.symbol, r.sequential_id, r.request_start_ns,
+    any_value(r.trade_timestamp) AS trade_timestamp,
+    count(t.sequential_id) > 0 AS streamed,
+    bool_and(
+        t.trade_price = r.trade_price AND t.trade_volume = r.trade_volume
+        AND t.trade_side = r.trade_side AND t.trade_timestamp = r.trade_timestamp
+    ) AS agrees
+FROM rest_trade AS r
+JOIN trade_windows AS w USING (session_id, symbol, request_start_ns)
+LEFT JOIN trade AS t ON t.symbol = r.symbol AND t.sequential_id = r.sequential_id
+WHERE r.trade_timestamp > w.window_start AND r.trade_timestamp < w.window_end
+GROUP BY r.session_id, r.symbol, r.sequential_id, r.request_start_ns;
+
+-- name: rest_trade_keys
+-- The distinct trades REST listed inside a window: streamed or not, agreeing or not.
+SELECT
+    symbol, sequential_id,
+    min(trade_timestamp) AS trade_timestamp,
+    bool_or(streamed) AS streamed,
+    coalesce(bool_and(agrees), true) AS agrees
+FROM rest_trades_compared
+GROUP BY symbol, sequential_id;
+
+-- name: trade_missing_runs
+-- Runs of consecutive REST-listed trades (by exchange time) that the stream lacks: where and
+-- how many trades went missing.
+SELECT
+    symbol,
+    min(trade_timestamp) AS first_time,
+    max(trade_timestamp) AS last_time,
+    count(*) AS trades
+FROM (
+    SELECT
+        *,
+        row_number() OVER (PARTITION BY symbol ORDER BY trade_timestamp, sequential_id)
+        - row_number() OVER (
+            PARTITION BY symbol, streamed ORDER BY trade_timestamp, sequential_id
+        ) AS run
+    FROM rest_trade_keys
+)
+WHERE NOT streamed
+GROUP BY symbol, run;
+
+-- name: stream_trades_unlisted
+-- Streamed trades strictly inside a REST answer's window that the answer did not list.
+SELECT DISTINCT t.symbol, t.sequential_id, t.trade_timestamp, t.source
+FROM trade AS t
+JOIN trade_windows AS w
+    ON t.session_id = w.session_id AND t.symbol = w.symbol
+    AND t.trade_timestamp > w.window_start AND t.trade_timestamp < w.window_end
+WHERE NOT EXISTS (
+    SELECT 1 FROM rest_trade AS r
+    WHERE r.session_id = w.session_id AND r.symbol = w.symbol
+        AND r.request_start_ns = w.request_start_ns AND r.sequential_id = t.sequential_id
+);
+
+-- name: candle_timeframes
+-- The width of every candle timeframe that trades can rebuild (weeks and longer are skipped).
+SELECT * FROM (VALUES
+    ('1s', INTERVAL 1 SECOND), ('1m', INTERVAL 1 MINUTE), ('3m', INTERVAL 3 MINUTE),
+    ('5m', INTERVAL 5 MINUTE), ('10m', INTERVAL 10 MINUTE), ('15m', INTERVAL 15 MINUTE),
+    ('30m', INTERVAL 30 MINUTE), ('60m', INTERVAL 60 MINUTE), ('240m', INTERVAL 240 MINUTE),
+    ('1d', INTERVAL 1 DAY)
+) AS t(timeframe, width);
+
+-- name: rest_candles_closed
+-- REST candles known complete (the same answer lists a later candle, so a trade came after)
+-- whose interval the trade stream covered, strictly inside its span; the last answer's copy.
+SELECT c.*, f.width
+FROM (
+    SELECT *, max(open_time) OVER (
+        PARTITION BY session_id, request_start_ns, symbol, timeframe
+    ) AS newest_in_answer
+    FROM rest_candle
+) AS c
+JOIN candle_timeframes AS f USING (timeframe)
+JOIN trade_stream_spans AS s USING (session_id, symbol)
+WHERE c.open_time < c.newest_in_answer
+    AND c.open_time > s.first_time AND c.open_time + f.width < s.last_time
+QUALIFY row_number() OVER (
+    PARTITION BY c.symbol, c.timeframe, c.open_time ORDER BY c.received_ns DESC, c.seq DESC
+) = 1;
+
+-- name: candles_rebuilt
+-- The candles of rest_candles_closed rebuilt from the recorded trades (each (symbol,
+-- sequential_id) once): open and close by exchange time then id, quote volume in DOUBLE.
+SELECT
+    symbol, timeframe, open_time,
+    count(*) AS trades,
+    arg_min(price, {'t': ts, 'id': sequential_id}) AS open_price,
+    max(price) AS high_price,
+    min(price) AS low_price,
+    arg_max(price, {'t': ts, 'id': sequential_id}) AS close_price,
+    sum(volume) AS volume,
+    sum(price::DOUBLE * volume::DOUBLE) AS quote_volume
+FROM (
+    SELECT
+        c.symbol, c.timeframe, c.open_time, t.sequential_id,
+        any_value(t.trade_price) AS price,
+        any_value(t.trade_volume) AS volume,
+        any_value(t.trade_timestamp) AS ts
+    FROM rest_candles_closed AS c
+    JOIN trade AS t
+        ON t.symbol = c.symbol AND t.trade_timestamp >= c.open_time
+        AND t.trade_timestamp < c.open_time + c.width
+    GROUP BY c.symbol, c.timeframe, c.open_time, t.sequential_id
+)
+GROUP BY symbol, timeframe, open_time;
+
+-- name: candle_checks
+-- Each closed, covered REST candle against the candle rebuilt from trades: the fields that
+-- disagree (quote volume within the quote_volume_tolerance variable, relative).
+SELECT
+    c.session_id, c.symbol, c.timeframe, c.open_time, c.received_ns AS rest_received_ns,
+    b.trades,
+    b.symbol IS NOT NULL AS rebuilt,
+    list_filter([
+        CASE WHEN c.open_price IS DISTINCT FROM b.open_price THEN 'open_price' END,
+        CASE WHEN c.high_price IS DISTINCT FROM b.high_price THEN 'high_price' END,
+        CASE WHEN c.low_price IS DISTINCT FROM b.low_price THEN 'low_price' END,
+        CASE WHEN c.close_price IS DISTINCT FROM b.close_price THEN 'close_price' END,
+        CASE WHEN c.volume IS DISTINCT FROM b.volume THEN 'volume' END,
+        CASE WHEN b.quote_volume IS NULL OR abs(c.quote_volume::DOUBLE - b.quote_volume)
+            > getvariable('quote_volume_tolerance') * greatest(abs(b.quote_volume), 1e-12)
+            THEN 'quote_volume' END
+    ], lambda f: f IS NOT NULL) AS mismatched_fields
+FROM rest_candles_closed AS c
+LEFT JOIN candles_rebuilt AS b USING (symbol, timeframe, open_time);
+
+-- name: ticker_summary
+-- One row: REST tickers, those compared (a WebSocket ticker was in force), those agreeing on
+-- every field, those with no WebSocket ticker in force, and the stale ones.
+SELECT
+    count(*) AS rest_snapshots,
+    count(*) FILTER (WHERE matched) AS compared,
+    count(*) FILTER (WHERE matched AND len(mismatched_fields) = 0) AS agreed,
+    count(*) FILTER (WHERE NOT matched) AS unmatched,
+    (SELECT count(*) FROM staleness WHERE channel = 'ticker' AND stale) AS stale,
+    (SELECT max(behind_ms) FROM staleness WHERE channel = 'ticker' AND stale) AS max_stale_ms
+FROM ticker_checks;
+
+-- name: orderbook_summary
+-- One row: REST orderbooks, those compared, those agreeing on every level, those with no
+-- WebSocket orderbook in force, levels compared and agreeing, and the stale ones.
+SELECT
+    count(*) AS rest_snapshots,
+    count(*) FILTER (WHERE matched) AS compared,
+    count(*) FILTER (WHERE agrees) AS agreed,
+    count(*) FILTER (WHERE NOT matched) AS unmatched,
+    coalesce(sum(depth), 0) AS levels_compared,
+    coalesce(sum(levels_agreed) FILTER (WHERE matched), 0) AS levels_agreed,
+    (SELECT count(*) FROM staleness WHERE channel = 'orderbook' AND stale) AS stale,
+    (SELECT max(behind_ms) FROM staleness WHERE channel = 'orderbook' AND stale)
+        AS max_stale_ms
+FROM orderbook_checks;
+
+-- name: trade_summary
+-- One row: REST trades answers, those overlapping the stream, distinct trades compared, those
+-- the stream lacks, those that disagree, and streamed trades an answer should have listed.
+SELECT
+    (SELECT count(*) FROM rest_trade_answers) AS rest_answers,
+    (SELECT count(*) FROM trade_windows) AS compared_answers,
+    count(*) AS compared,
+    count(*) FILTER (WHERE NOT streamed) AS missing_from_stream,
+    count(*) FILTER (WHERE streamed AND NOT agrees) AS mismatched,
+    (SELECT count(DISTINCT (symbol, sequential_id)) FROM stream_trades_unlisted)
+        AS missing_from_rest
+FROM rest_trade_keys;
+
+-- name: candle_summary
+-- One row: REST candles compared with rebuilt ones, agreeing, and with no streamed trade.
+SELECT
+    count(*) AS compared,
+    count(*) FILTER (WHERE rebuilt AND len(mismatched_fields) = 0) AS agreed,
+    count(*) FILTER (WHERE NOT rebuilt) AS not_rebuilt
+FROM candle_checks;
+
+-- name: candle_mismatches_by_field
+-- Per candle field: how many compared candles disagree on it.
+SELECT field, count(*) AS mismatches
+FROM (SELECT unnest(mismatched_fields) AS field FROM candle_checks)
+GROUP BY field;

@@ -1,0 +1,196 @@
+-- Latency: how late each record arrived (local receive time minus exchange time), how long
+-- REST requests took, and how much sooner the WebSocket delivered a state than REST did.
+-- Quantiles are discrete (each is an observed value). A negative latency means the exchange's
+-- clock ran ahead of ours: it is counted and reported, never clipped.
+
+-- name: stream_latency
+-- Every stream record's latency in milliseconds, with its channel (dataset) and exchange time
+-- (ticker and orderbook: `timestamp`; trade: `trade_timestamp`; candle: `timestamp`, the time
+-- of the candle's last trade).
+SELECT
+    channel, session_id, seq, symbol, source, received_ns, exchange_time,
+    (received_ns - epoch_ms(exchange_time) * 1000000) / 1e6 AS latency_ms
+FROM (
+    SELECT 'ticker' AS channel, session_id, seq, symbol, source, received_ns,
+        "timestamp" AS exchange_time
+    FROM ticker
+    UNION ALL
+    SELECT 'trade', session_id, seq, symbol, source, received_ns, trade_timestamp FROM trade
+    UNION ALL
+    SELECT 'orderbook', session_id, seq, symbol, source, received_ns, "timestamp" FROM orderbook
+    UNION ALL
+    SELECT 'candle', session_id, seq, symbol, source, received_ns, "timestamp" FROM candle
+);
+
+-- name: latency_by_channel
+-- Per channel and source: records, latency quantiles and extremes, and negative latencies.
+SELECT * EXCLUDE (q) FROM (
+    SELECT
+        channel, source,
+        count(*) AS rows,
+        quantile_disc(latency_ms, [0.5, 0.9, 0.99]) AS q,
+        q[1] AS p50_ms, q[2] AS p90_ms, q[3] AS p99_ms,
+        max(latency_ms) AS max_ms,
+        min(latency_ms) AS min_ms,
+        count(*) FILTER (WHERE latency_ms < 0) AS negative
+    FROM stream_latency
+    GROUP BY channel, source
+);
+
+-- name: latency_by_symbol
+-- Per channel, source and symbol: the same figures as latency_by_channel.
+SELECT * EXCLUDE (q) FROM (
+    SELECT
+        channel, source, symbol,
+        count(*) AS rows,
+        quantile_disc(latency_ms, [0.5, 0.9, 0.99]) AS q,
+        q[1] AS p50_ms, q[2] AS p90_ms, q[3] AS p99_ms,
+        max(latency_ms) AS max_ms,
+        min(latency_ms) AS min_ms,
+        count(*) FILTER (WHERE latency_ms < 0) AS negative
+    FROM stream_latency
+    GROUP BY channel, source, symbol
+);
+
+-- name: latency_by_hour
+-- Per channel, source, symbol and hour of exchange time (UTC): the same figures.
+SELECT * EXCLUDE (q) FROM (
+    SELECT
+        channel, source, symbol,
+        date_trunc('hour', exchange_time) AS hour,
+        count(*) AS rows,
+        quantile_disc(latency_ms, [0.5, 0.9, 0.99]) AS q,
+        q[1] AS p50_ms, q[2] AS p90_ms, q[3] AS p99_ms,
+        max(latency_ms) AS max_ms,
+        min(latency_ms) AS min_ms,
+        count(*) FILTER (WHERE latency_ms < 0) AS negative
+    FROM stream_latency
+    GROUP BY channel, source, symbol, hour
+);
+
+-- name: late_thresholds
+-- Per channel, the latency above which a WebSocket record counts as late:
+-- max(late_floor_ms, late_factor * the channel's median latency).
+SELECT
+    channel,
+    greatest(
+        getvariable('late_floor_ms'),
+        getvariable('late_factor') * quantile_cont(latency_ms, 0.5)
+    ) AS threshold_ms
+FROM stream_latency
+WHERE source = 'websocket'
+GROUP BY channel;
+
+-- name: latency_excursions
+-- Runs of consecutive WebSocket records of one session, channel and symbol (in delivery
+-- order) that were all late, or all negative (a clock problem).
+SELECT
+    session_id, channel, symbol, kind,
+    min(received_ns) AS start_ns,
+    max(received_ns) AS end_ns,
+    min(exchange_time) AS exchange_start,
+    max(exchange_time) AS exchange_end,
+    count(*) AS rows,
+    max(latency_ms) AS max_ms,
+    min(latency_ms) AS min_ms,
+    any_value(threshold_ms) AS threshold_ms
+FROM (
+    SELECT
+        *,
+        row_number() OVER (PARTITION BY session_id, channel, symbol ORDER BY seq)
+        - row_number() OVER (PARTITION BY session_id, channel, symbol, kind ORDER BY seq) AS run
+    FROM (
+        SELECT
+            l.*, t.threshold_ms,
+            CASE
+                WHEN l.latency_ms < 0 THEN 'negative'
+                WHEN l.latency_ms > t.threshold_ms THEN 'late'
+                ELSE 'normal'
+            END AS kind
+        FROM stream_latency AS l
+        JOIN late_thresholds AS t USING (channel)
+        WHERE l.source = 'websocket'
+    )
+)
+WHERE kind <> 'normal'
+GROUP BY session_id, channel, symbol, kind, run;
+
+-- name: rest_requests
+-- One row per REST reference request: its channel, round trip and the rows it returned.
+SELECT
+    channel, session_id, request_start_ns, request_end_ns,
+    (request_end_ns - request_start_ns) / 1e6 AS round_trip_ms,
+    rows
+FROM (
+    SELECT 'ticker' AS channel, session_id, request_start_ns, request_end_ns, count(*) AS rows
+    FROM rest_ticker GROUP BY ALL
+    UNION ALL
+    SELECT 'trade', session_id, request_start_ns, request_end_ns, count(*)
+    FROM rest_trade GROUP BY ALL
+    UNION ALL
+    SELECT 'orderbook', session_id, request_start_ns, request_end_ns, count(*)
+    FROM rest_orderbook GROUP BY ALL
+    UNION ALL
+    SELECT 'candle', session_id, request_start_ns, request_end_ns, count(*)
+    FROM rest_candle GROUP BY ALL
+);
+
+-- name: rest_round_trip
+-- Per channel: REST requests and their round-trip time quantiles.
+SELECT * EXCLUDE (q) FROM (
+    SELECT
+        channel,
+        count(*) AS requests,
+        quantile_disc(round_trip_ms, [0.5, 0.9, 0.99]) AS q,
+        q[1] AS p50_ms, q[2] AS p90_ms, q[3] AS p99_ms,
+        max(round_trip_ms) AS max_ms
+    FROM rest_requests
+    GROUP BY channel
+);
+
+-- name: freshness
+-- Each REST ticker or orderbook whose state (symbol, exchange time) the WebSocket also
+-- delivered: ws_lead_ms is how much sooner the WebSocket delivered it (negative: REST first).
+SELECT
+    'ticker' AS channel, r.session_id, r.symbol, r.seq AS rest_seq, r."timestamp" AS exchange_time,
+    r.received_ns AS rest_received_ns,
+    (r.received_ns - w.first_received_ns) / 1e6 AS ws_lead_ms
+FROM rest_ticker AS r
+JOIN (
+    SELECT session_id, symbol, "timestamp", min(received_ns) AS first_received_ns
+    FROM ticker WHERE source = 'websocket' GROUP BY ALL
+) AS w USING (session_id, symbol, "timestamp")
+UNION ALL
+SELECT
+    'orderbook', r.session_id, r.symbol, r.seq, r."timestamp", r.received_ns,
+    (r.received_ns - w.first_received_ns) / 1e6
+FROM rest_orderbook AS r
+JOIN (
+    SELECT session_id, symbol, "timestamp", min(received_ns) AS first_received_ns
+    FROM orderbook WHERE source = 'websocket' GROUP BY ALL
+) AS w USING (session_id, symbol, "timestamp");
+
+-- name: freshness_by_channel
+-- Per channel: states both delivered, the WebSocket's lead quantiles, and how often REST
+-- delivered first.
+SELECT * EXCLUDE (q) FROM (
+    SELECT
+        channel,
+        count(*) AS compared,
+        quantile_disc(ws_lead_ms, [0.5, 0.9]) AS q,
+        q[1] AS p50_ms, q[2] AS p90_ms,
+        max(ws_lead_ms) AS max_ms,
+        min(ws_lead_ms) AS min_ms,
+        count(*) FILTER (WHERE ws_lead_ms < 0) AS rest_first
+    FROM freshness
+    GROUP BY channel
+);
+
+-- name: latency_flags
+-- Per channel: WebSocket records that were late, and that had a negative latency.
+SELECT
+    channel,
+    coalesce(sum(rows) FILTER (WHERE kind = 'late'), 0) AS late,
+    coalesce(sum(rows) FILTER (WHERE kind = 'negative'), 0) AS negative
+FROM latency_excursions
+GROUP BY channel;

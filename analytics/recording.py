@@ -1,0 +1,283 @@
+"""A recording opened for analysis: DuckDB views over its Parquet files, and the measures.
+
+Every dataset of the on-disk contract becomes a view of the same name (``ticker``, ``trade``,
+``rest_ticker``, ``events``, ...) reading the files in place, limited to the
+:class:`Selection`; every named statement of the measure files (``consistency.sql``,
+``latency.sql``, ``gaps.sql``, ``integrity.sql``) becomes a view built on them. Nothing is
+copied: each relation is computed when it is read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final, Self
+
+import duckdb
+import polars as pl
+
+from analytics.errors import NotARecording, UnreadableRecording
+from analytics.queries import NamedQuery, load_queries
+from recorder.layout import MANIFEST_FILE, dataset_glob
+from recorder.schema import (
+    DATASETS,
+    DATE_ONLY_DATASETS,
+    SCHEMA_VERSION_KEY,
+    UnknownSchemaVersion,
+    schema_for,
+    schema_version_of,
+)
+
+__all__ = ["MEASURE_FILES", "MeasureConfig", "Recording", "Selection"]
+
+MEASURE_FILES: Final = ("consistency.sql", "latency.sql", "gaps.sql", "integrity.sql")
+"""The named-SQL files installed as views, in order (a file may use views of earlier ones)."""
+
+_MEASURES: Final = tuple(
+    query for filename in MEASURE_FILES for query in load_queries("analytics", filename)
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Selection:
+    """Which rows to analyse: some symbols, and a window of local receive time.
+
+    ``symbols`` empty means every symbol. ``start`` is inclusive, ``end`` exclusive; both are
+    aware datetimes compared with each row's ``received_ns`` (the clock the recording is
+    partitioned by). Events are kept when they name a selected symbol or no symbol at all.
+    """
+
+    symbols: tuple[str, ...] = ()
+    start: datetime | None = None
+    end: datetime | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("start", "end"):
+            value = getattr(self, name)
+            if value is not None and value.tzinfo is None:
+                raise ValueError(f"Selection.{name} must be an aware datetime (e.g. UTC)")
+        if self.start is not None and self.end is not None and self.end <= self.start:
+            raise ValueError(
+                f"the selection ends ({self.end.isoformat()}) before it starts "
+                f"({self.start.isoformat()}): swap --from and --to"
+            )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MeasureConfig:
+    """The tunable parts of the measures (each is a DuckDB variable the SQL reads).
+
+    A symbol is silent when no record of a dataset arrived for longer than
+    ``max(silence_floor_ms, silence_factor * q)``, ``q`` being the ``silence_quantile`` of that
+    symbol's inter-arrival times in that dataset (its usual rhythm). A WebSocket record is late
+    when its latency exceeds ``max(late_floor_ms, late_factor * p50)`` of its channel. Candle
+    quote volumes are compared within ``quote_volume_tolerance`` (relative): the exchange rounds
+    them, every other compared value must be equal.
+    """
+
+    silence_quantile: float = 0.9
+    silence_factor: float = 5.0
+    silence_floor_ms: float = 2000.0
+    late_factor: float = 10.0
+    late_floor_ms: float = 1000.0
+    quote_volume_tolerance: float = 1e-9
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.silence_quantile <= 1.0:
+            raise ValueError("silence_quantile must be in (0, 1]")
+        for item in fields(self):
+            if item.name != "silence_quantile" and getattr(self, item.name) < 0:
+                raise ValueError(f"{item.name} must not be negative")
+
+
+def _ns(moment: datetime) -> int:
+    delta = moment.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
+
+
+def _literal(text: str) -> str:
+    # SQL string literal: views cannot take prepared parameters, so values are quoted here.
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _has_files(root: Path, dataset: str) -> bool:
+    folder = root / dataset
+    return folder.is_dir() and any(folder.rglob("*.parquet"))
+
+
+class Recording:
+    """One recording root opened read-only in an in-memory DuckDB.
+
+    Use it as a context manager (or call :meth:`close`); read measures with
+    :meth:`relation` (a lazy DuckDB relation) or :meth:`frame` (a polars DataFrame).
+
+    Raises:
+        NotARecording: ``root`` is not a folder holding a tape recording.
+        UnreadableRecording: a file carries no tape schema version or one this tape cannot
+            read.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        selection: Selection | None = None,
+        config: MeasureConfig | None = None,
+    ) -> None:
+        self.root = Path(root)
+        self.selection = selection or Selection()
+        self.config = config or MeasureConfig()
+        if not self.root.is_dir():
+            raise NotARecording(
+                f"{self.root} is not a folder: pass the folder given to `tape record --out`"
+            )
+        self.datasets_present: tuple[str, ...] = tuple(
+            name for name in DATASETS if _has_files(self.root, name)
+        )
+        if not self.datasets_present and not (self.root / MANIFEST_FILE).is_file():
+            raise NotARecording(
+                f"{self.root} holds no tape recording (no {MANIFEST_FILE} and no dataset "
+                "folder with Parquet files): pass the folder given to `tape record --out`"
+            )
+        self.measures: tuple[NamedQuery, ...] = _MEASURES
+        self._con: duckdb.DuckDBPyConnection | None = duckdb.connect(":memory:")
+        try:
+            self._install()
+        except BaseException:
+            self.close()
+            raise
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the DuckDB connection; closing twice is harmless."""
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+
+    @property
+    def connection(self) -> duckdb.DuckDBPyConnection:
+        """The DuckDB connection holding the views, for ad-hoc SQL.
+
+        Raises:
+            RuntimeError: the recording was closed.
+        """
+        if self._con is None:
+            raise RuntimeError("the recording is closed: open it again to query it")
+        return self._con
+
+    def relation(self, name: str) -> duckdb.DuckDBPyRelation:
+        """Return the view ``name`` (a dataset or a measure) as a lazy relation.
+
+        Raises:
+            KeyError: no dataset or measure has that name.
+        """
+        if name not in DATASETS and name not in {q.name for q in self.measures}:
+            raise KeyError(f"no dataset or measure named {name!r}")
+        return self.connection.table(name)
+
+    def frame(self, name: str) -> pl.DataFrame:
+        """Return the view ``name`` computed into a polars DataFrame.
+
+        Raises:
+            KeyError: no dataset or measure has that name.
+        """
+        frame: pl.DataFrame = self.relation(name).pl()
+        return frame
+
+    def rows(
+        self, name: str, *, order: str | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Return the view ``name`` as a list of dicts (column name to Python value),
+        ordered by the SQL expression ``order`` and cut to ``limit`` rows when given.
+
+        Raises:
+            KeyError: no dataset or measure has that name.
+        """
+        relation = self.relation(name)
+        if order is not None:
+            relation = relation.order(order)
+        if limit is not None:
+            relation = relation.limit(limit)
+        columns = relation.columns
+        return [dict(zip(columns, row, strict=True)) for row in relation.fetchall()]
+
+    def one(self, name: str) -> dict[str, Any]:
+        """Return the single row of the summary view ``name`` as a dict.
+
+        Raises:
+            KeyError: no measure has that name.
+            ValueError: the view does not hold exactly one row.
+        """
+        found = self.rows(name)
+        if len(found) != 1:
+            raise ValueError(f"{name} holds {len(found)} rows, not one")
+        return found[0]
+
+    def _install(self) -> None:
+        con = self.connection
+        con.execute("SET TimeZone = 'UTC'")
+        for item in fields(self.config):
+            value = float(getattr(self.config, item.name))
+            con.execute(f"SET VARIABLE {item.name} = {value!r}::DOUBLE")
+        for dataset in DATASETS:
+            self._install_dataset(dataset)
+        for query in self.measures:
+            con.execute(f"CREATE VIEW {query.name} AS {query.sql}")
+
+    def _install_dataset(self, dataset: str) -> None:
+        con = self.connection
+        if dataset not in self.datasets_present:
+            con.register(f"_empty_{dataset}", schema_for(dataset).empty_table())
+            con.execute(f"CREATE VIEW {dataset} AS SELECT * FROM _empty_{dataset}")
+            return
+        files = _literal(dataset_glob(self.root, dataset))
+        self._check_versions(files)
+        where = " AND ".join(self._conditions(dataset)) or "true"
+        con.execute(
+            f"CREATE VIEW {dataset} AS SELECT * EXCLUDE (date) FROM "
+            f"read_parquet({files}, hive_partitioning = true) WHERE {where}"
+        )
+
+    def _conditions(self, dataset: str) -> Iterable[str]:
+        selection = self.selection
+        if selection.symbols:
+            listed = ", ".join(_literal(symbol) for symbol in selection.symbols)
+            if dataset == "events":
+                yield f"(len(symbols) = 0 OR list_has_any(symbols, [{listed}]))"
+            elif dataset not in DATE_ONLY_DATASETS:
+                yield f"symbol IN ({listed})"
+        if selection.start is not None:
+            day = selection.start.astimezone(UTC).date().isoformat()
+            yield f"date >= DATE {_literal(day)}"
+            yield f"received_ns >= {_ns(selection.start)}"
+        if selection.end is not None:
+            day = selection.end.astimezone(UTC).date().isoformat()
+            yield f"date <= DATE {_literal(day)}"
+            yield f"received_ns < {_ns(selection.end)}"
+
+    def _check_versions(self, files: str) -> None:
+        con = self.connection
+        every = {row[0] for row in con.execute(f"SELECT file FROM glob({files})").fetchall()}
+        tagged = con.execute(
+            f"SELECT file_name, value FROM parquet_kv_metadata({files}) WHERE key = ?",
+            [SCHEMA_VERSION_KEY],
+        ).fetchall()
+        versions = {name: bytes(value) for name, value in tagged}
+        for name in sorted(every):
+            metadata = {SCHEMA_VERSION_KEY: versions[name]} if name in versions else None
+            try:
+                schema_version_of(metadata)
+            except UnknownSchemaVersion as exc:
+                raise UnreadableRecording(f"{name}: {exc}") from exc
