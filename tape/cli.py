@@ -17,3 +17,6 @@ def main(verbose: int) -> None:
     """Record, replay and check the Upbit exchange's public market data."""
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+from tape.exchange_cmd import exchange  # noqa: E402, I001
+main.add_command(exchange)
