@@ -5,7 +5,7 @@ time minus its exchange time, in milliseconds (``stream_latency``); figures are 
 channel for WebSocket records (``latency_by_channel``, ``latency_by_symbol``,
 ``latency_by_hour`` also hold the REST-sourced records of a fallback, with
 ``source = 'rest'``). A negative latency is a clock problem (the exchange's clock ahead of
-ours) and is counted, never hidden. Runs of late or negative records are listed as
+ours) and is counted, never hidden. Episodes of late or negative records are listed as
 excursions (``latency_excursions``). REST round trips come from the reference requests'
 send and answer times (``rest_round_trip``); freshness is how much sooner the WebSocket
 delivered a state REST also returned (``freshness_by_channel``).

@@ -82,8 +82,9 @@ WHERE source = 'websocket'
 GROUP BY channel;
 
 -- name: latency_excursions
--- Runs of consecutive WebSocket records of one session, channel and symbol (in delivery
--- order) that were all late, or all negative (a clock problem).
+-- Episodes of late, or of negative (a clock problem), WebSocket records per session, channel
+-- and symbol: such records belong to one episode while each follows the previous one within
+-- the symbol's silence threshold (stream_rhythm), whatever normal records came between.
 SELECT
     session_id, channel, symbol, kind,
     min(received_ns) AS start_ns,
@@ -97,23 +98,29 @@ SELECT
 FROM (
     SELECT
         *,
-        row_number() OVER (PARTITION BY session_id, channel, symbol ORDER BY seq)
-        - row_number() OVER (PARTITION BY session_id, channel, symbol, kind ORDER BY seq) AS run
+        sum(CASE WHEN since_ns IS NULL OR since_ns / 1e6 > merge_ms THEN 1 ELSE 0 END) OVER (
+            PARTITION BY session_id, channel, symbol, kind ORDER BY received_ns, seq
+        ) AS episode
     FROM (
         SELECT
-            l.*, t.threshold_ms,
-            CASE
-                WHEN l.latency_ms < 0 THEN 'negative'
-                WHEN l.latency_ms > t.threshold_ms THEN 'late'
-                ELSE 'normal'
-            END AS kind
-        FROM stream_latency AS l
-        JOIN late_thresholds AS t USING (channel)
-        WHERE l.source = 'websocket'
+            f.*,
+            r.threshold_ms AS merge_ms,
+            f.received_ns - lag(f.received_ns) OVER (
+                PARTITION BY f.session_id, f.channel, f.symbol, f.kind
+                ORDER BY f.received_ns, f.seq
+            ) AS since_ns
+        FROM (
+            SELECT
+                l.*, t.threshold_ms,
+                CASE WHEN l.latency_ms < 0 THEN 'negative' ELSE 'late' END AS kind
+            FROM stream_latency AS l
+            JOIN late_thresholds AS t USING (channel)
+            WHERE l.source = 'websocket' AND (l.latency_ms < 0 OR l.latency_ms > t.threshold_ms)
+        ) AS f
+        JOIN stream_rhythm AS r ON r.dataset = f.channel AND r.symbol = f.symbol
     )
 )
-WHERE kind <> 'normal'
-GROUP BY session_id, channel, symbol, kind, run;
+GROUP BY session_id, channel, symbol, kind, episode;
 
 -- name: rest_requests
 -- One row per REST reference request: its channel, round trip and the rows it returned.

@@ -33,7 +33,7 @@ from recorder.schema import (
 
 __all__ = ["MEASURE_FILES", "MeasureConfig", "Recording", "Selection"]
 
-MEASURE_FILES: Final = ("consistency.sql", "latency.sql", "gaps.sql", "integrity.sql")
+MEASURE_FILES: Final = ("consistency.sql", "gaps.sql", "latency.sql", "integrity.sql")
 """The named-SQL files installed as views, in order (a file may use views of earlier ones)."""
 
 _MEASURES: Final = tuple(
@@ -73,7 +73,8 @@ class MeasureConfig:
     A symbol is silent when no record of a dataset arrived for longer than
     ``max(silence_floor_ms, silence_factor * q)``, ``q`` being the ``silence_quantile`` of that
     symbol's inter-arrival times in that dataset (its usual rhythm). A WebSocket record is late
-    when its latency exceeds ``max(late_floor_ms, late_factor * p50)`` of its channel. Candle
+    when its latency exceeds ``max(late_floor_ms, late_factor * p50)`` of its channel; late (or
+    negative) records less than a silence threshold apart form one excursion. Candle
     quote volumes are compared within ``quote_volume_tolerance`` (relative): the exchange rounds
     them, every other compared value must be equal.
     """
