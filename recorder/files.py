@@ -138,14 +138,14 @@ def atomic_write_bytes(root: Path, final: Path, data: bytes) -> None:
 def clean_tmp(root: Path) -> int:
     """Delete the debris a crash left in ``<root>/_tmp/``; return how many files went.
 
-    Call it only while holding the directory's lock (a live writer's files live there).
+    Call it only when no writer uses ``_tmp/``: :func:`recorder.compact.tidy` does.
     """
     tmp = root / TMP_DIR
     if not tmp.is_dir():
         return 0
     removed = 0
     for entry in tmp.iterdir():
-        if entry.is_file() and not entry.name.startswith("."):
+        if entry.is_file() and not entry.name.startswith("."):  # not the compaction lock
             entry.unlink()
             removed += 1
     return removed

@@ -97,7 +97,19 @@ def read_part(path: Path, columns: list[str] | None = None) -> pa.Table:
 
 def existing_keys(directory: Path, first_ns: int, last_ns: int) -> pa.Table:
     """Return the ``(session_id, seq)`` keys already stored in ``directory``'s parts whose
-    receive-time range overlaps ``[first_ns, last_ns]``."""
+    receive-time range overlaps ``[first_ns, last_ns]``.
+
+    A part that vanishes while being read (a compaction replaced it) restarts the listing.
+    """
+    for _ in range(10):
+        try:
+            return _keys_once(directory, first_ns, last_ns)
+        except FileNotFoundError:
+            continue
+    return _keys_once(directory, first_ns, last_ns)
+
+
+def _keys_once(directory: Path, first_ns: int, last_ns: int) -> pa.Table:
     keys: list[pa.Table] = []
     if directory.is_dir():
         for entry in directory.iterdir():

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from recorder.files import clean_tmp
+from recorder.compact import tidy
 from recorder.journal import PublishResult, publish_segment, segments
 from recorder.layout import session_manifest_path
 from recorder.lock import DirectoryLock
@@ -131,7 +131,7 @@ def recover(root: Path, *, compression: str) -> list[PublishResult]:
             retried on the next start.
         RecordingFormatError: a journal segment is not readable.
     """
-    removed = clean_tmp(root)
+    removed = tidy(root)
     if removed:
         _log.info("removed %d unfinished files from %s", removed, root / "_tmp")
     results: list[PublishResult] = []

@@ -20,3 +20,9 @@ def main(verbose: int) -> None:
 
 from tape.exchange_cmd import exchange  # noqa: E402, I001
 main.add_command(exchange)
+
+from tape.ls_cmd import ls  # noqa: E402, I001
+main.add_command(ls)
+
+from tape.compact_cmd import compact  # noqa: E402, I001
+main.add_command(compact)

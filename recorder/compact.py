@@ -1,0 +1,232 @@
+"""Compaction: a partition's many small parts become one, without changing a single row.
+
+The rows of a partition's parts are concatenated in the parts' receive-time order (each
+part's rows keep their order), written under ``_tmp/``, fsynced, and linked into place as
+``part-<first_ns>-<last_ns>.parquet`` (never over an existing file); then the old parts are
+deleted. An *intent* file written before the link lists the output and the inputs, so a
+crash between the link and the deletions is finished on the next compaction or recorder
+start: the merged part is kept and the inputs it replaced are removed. A reader listing the
+partition in the instant between the link and the deletions may see both.
+
+Compaction may run while a recorder writes the same root: the recorder only adds new parts,
+which compaction leaves alone, and the recorder's recovery skips rows a merged part already
+holds. Two compactions of one root exclude each other (``_tmp/.compact.lock``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from recorder.errors import RecorderError, RecordingFormatError
+from recorder.files import (
+    atomic_write_bytes,
+    clean_tmp,
+    fsync_dir,
+    make_dirs,
+    publish_file,
+    storage_errors,
+)
+from recorder.files import tmp_path as new_tmp_path
+from recorder.layout import TMP_DIR, PartName, parse_part_name, partition_path
+from recorder.parts import read_part, write_parquet
+from recorder.schema import DATASETS, schema_for, schema_version_of
+
+__all__ = ["CompactionBusy", "PartitionCompaction", "compact", "tidy"]
+
+_log = logging.getLogger(__name__)
+_INTENT = "compact-intent.json"
+_LOCK = ".compact.lock"
+
+
+class CompactionBusy(RecorderError):
+    """Another compaction of the same root is running: wait for it to finish."""
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionCompaction:
+    """One partition compacted: its directory, the parts merged and the part that replaced
+    them (``None`` when it was left alone), and the rows it holds."""
+
+    directory: Path
+    inputs: tuple[Path, ...]
+    output: Path | None
+    rows: int
+
+
+@contextlib.contextmanager
+def _compaction_lock(root: Path) -> Iterator[None]:
+    directory = root / TMP_DIR
+    with storage_errors("locking compaction in", directory):
+        if not directory.is_dir():
+            make_dirs(directory)
+        fd = os.open(directory / _LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise CompactionBusy(
+                f"another compaction of {root} is running: wait for it to finish"
+            ) from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def tidy(root: Path) -> int | None:
+    """Finish a compaction a crash interrupted and delete the debris crashes left in
+    ``_tmp/``; return how many files went, or ``None`` when a compaction is running (it
+    then owns ``_tmp/``, and nothing is touched).
+
+    Call it while holding the root's directory lock (no recorder writes ``_tmp/`` then).
+    """
+    try:
+        with _compaction_lock(root):
+            _finish(root, root / TMP_DIR / _INTENT)
+            return clean_tmp(root)
+    except CompactionBusy:
+        return None
+
+
+def _finish(root: Path, intent_path: Path) -> bool:
+    if not intent_path.exists():
+        return False
+    try:
+        intent = json.loads(intent_path.read_text(encoding="utf-8"))
+        output = root / intent["output"]
+        inputs = [root / name for name in intent["inputs"]]
+        rows = int(intent["rows"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise RecordingFormatError(f"{intent_path} is unreadable ({exc}): remove it") from exc
+    with storage_errors("finishing the compaction of", output.parent):
+        # The merged part is in place only if the output holds every merged row (the output
+        # may also be the untouched input whose name it was to take).
+        if output.exists() and pq.read_metadata(output).num_rows == rows:
+            for path in inputs:
+                if path != output:
+                    with contextlib.suppress(FileNotFoundError):
+                        path.unlink()
+            fsync_dir(output.parent)
+            _log.warning("finished an interrupted compaction of %s", output.parent)
+        intent_path.unlink()
+    return True
+
+
+def _partitions(root: Path, datasets: tuple[str, ...]) -> Iterator[Path]:
+    for dataset in datasets:
+        base = root / dataset
+        if not base.is_dir():
+            continue
+        for directory in sorted(base.rglob("date=*")):
+            if not directory.is_dir():
+                continue
+            children = [c for c in directory.iterdir() if c.is_dir()]
+            if children:
+                yield from sorted(c for c in children if c.name.startswith("symbol="))
+            else:
+                yield directory
+
+
+def compact(
+    root: Path | str,
+    *,
+    datasets: tuple[str, ...] = DATASETS,
+    dates: tuple[str, ...] = (),
+    symbols: tuple[str, ...] = (),
+    compression: str = "zstd",
+) -> list[PartitionCompaction]:
+    """Merge every partition's parts into one, partition by partition; return what was done.
+
+    ``dates`` (``YYYY-MM-DD``) and ``symbols`` restrict the partitions; empty means all.
+    A partition with a single part is left alone.
+
+    Raises:
+        CompactionBusy: another compaction of ``root`` runs.
+        StorageError: the disk refused a write; every partition stays complete (compacted or
+            not).
+        RecordingFormatError: a part is not a tape file of a version this tape reads.
+    """
+    root = Path(root)
+    unknown = [d for d in datasets if d not in DATASETS]
+    if unknown:
+        raise ValueError(f"unknown datasets {unknown}: choose from {', '.join(DATASETS)}")
+    done: list[PartitionCompaction] = []
+    with _compaction_lock(root):
+        intent_path = root / TMP_DIR / _INTENT
+        _finish(root, intent_path)
+        for directory in _partitions(root, datasets):
+            day = _value(directory if directory.name.startswith("date=") else directory.parent)
+            if dates and day not in dates:
+                continue
+            symbol = _value(directory) if directory.name.startswith("symbol=") else None
+            if symbols and symbol is not None and symbol not in symbols:
+                continue
+            done.append(_compact_partition(root, directory, intent_path, compression))
+    return done
+
+
+def _value(directory: Path) -> str:
+    return directory.name.partition("=")[2]
+
+
+def _compact_partition(
+    root: Path, directory: Path, intent_path: Path, compression: str
+) -> PartitionCompaction:
+    named: list[tuple[PartName, Path]] = []
+    for entry in directory.iterdir():
+        name = parse_part_name(entry.name)
+        if name is not None and entry.is_file():
+            named.append((name, entry))
+    named.sort(key=lambda item: (item[0].first_ns, item[0].last_ns, item[1].name))
+    inputs = tuple(path for _, path in named)
+    if len(inputs) < 2:
+        rows = sum(pq.read_metadata(p).num_rows for p in inputs)
+        return PartitionCompaction(directory, inputs, None, rows)
+    dataset = directory.relative_to(root).parts[0]
+    schema = schema_for(dataset)
+    tables = []
+    for path in inputs:
+        metadata = pq.read_metadata(path).metadata
+        try:
+            version = schema_version_of(metadata)
+        except ValueError as exc:
+            raise RecordingFormatError(f"{path}: {exc}") from exc
+        tables.append(read_part(path).cast(schema_for(dataset, version)).cast(schema))
+    merged = pa.concat_tables(tables)
+    first_ns = named[0][0].first_ns
+    last_ns = max(name.last_ns for name, _ in named)
+    symbol = _value(directory) if directory.name.startswith("symbol=") else None
+    output = partition_path(root, dataset, symbol, first_ns, last_ns)
+    with storage_errors("compacting", directory):
+        tmp = new_tmp_path(root, ".parquet.tmp")
+        try:
+            write_parquet(tmp, merged, compression)
+            if pq.read_metadata(tmp).num_rows != merged.num_rows:
+                raise RecordingFormatError(f"the merged part of {directory} lost rows: aborted")
+            intent = {
+                "output": str(output.relative_to(root)),
+                "inputs": [str(p.relative_to(root)) for p in inputs],
+                "rows": merged.num_rows,
+            }
+            atomic_write_bytes(root, intent_path, json.dumps(intent).encode())
+            if output in inputs:
+                # The merged part takes the name of the input spanning the whole range.
+                publish_file(tmp, output, replace=True)
+            elif not publish_file(tmp, output, replace=False):
+                intent_path.unlink()
+                _log.warning("%s appeared meanwhile: %s left as it was", output, directory)
+                return PartitionCompaction(directory, inputs, None, merged.num_rows)
+            _finish(root, intent_path)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+    return PartitionCompaction(directory, inputs, output, merged.num_rows)

@@ -1,0 +1,142 @@
+"""Compaction: one part per partition, every row and its order unchanged, crash-safe."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from recorder_factories import BASE_NS, event, orderbook, ticker, trade
+
+from recorder import recover, write_recording
+from recorder.compact import CompactionBusy, _compaction_lock, compact, tidy
+from recorder.journal import JournalSegment
+from recorder.layout import parse_part_name
+from recorder.parts import read_part
+from recorder.rows import to_batch
+
+SECOND = 1_000_000_000
+
+
+def _sessions(root: Path, count: int) -> None:
+    for n in range(count):
+        start = BASE_NS + n * 10 * SECOND
+        records = []
+        for i in range(5):
+            ns = start + i * SECOND
+            records += [
+                trade("KRW-BTC", n * 100 + i, ns),
+                trade("KRW-ETH", n * 100 + i, ns + 1),
+                ticker("KRW-BTC", ns + 2),
+                orderbook("KRW-BTC", ns + 3),
+                event(ns + 4),
+            ]
+        write_recording(root, records, session_id=f"s{n}")
+
+
+def _partition_rows(directory: Path) -> pa.Table:
+    parts = sorted(
+        (p for p in directory.iterdir() if parse_part_name(p.name)),
+        key=lambda p: parse_part_name(p.name),  # type: ignore[arg-type, return-value]
+    )
+    return pa.concat_tables(read_part(p) for p in parts)
+
+
+def _directories(root: Path) -> list[Path]:
+    return sorted({p.parent for p in root.rglob("part-*.parquet")})
+
+
+def test_compaction_leaves_one_part_with_the_same_rows_in_the_same_order(tmp_path: Path) -> None:
+    _sessions(tmp_path, 4)
+    before = {d: _partition_rows(d) for d in _directories(tmp_path)}
+    assert all(len(list(d.glob("part-*"))) == 4 for d in before)
+    done = compact(tmp_path)
+    assert len(done) == len(before)
+    for directory, table in before.items():
+        (part,) = directory.glob("part-*.parquet")
+        after = read_part(part)
+        assert after.equals(table)
+        name = parse_part_name(part.name)
+        assert name is not None
+        received = after["received_ns"].to_pylist()
+        assert (name.first_ns, name.last_ns) == (min(received), max(received))
+    assert compact(tmp_path)[0].output is None  # nothing left to merge
+    assert not list((tmp_path / "_tmp").glob("*.json"))
+
+
+def test_filters_restrict_the_partitions(tmp_path: Path) -> None:
+    _sessions(tmp_path, 2)
+    done = compact(tmp_path, datasets=("trade",), symbols=("KRW-ETH",))
+    assert [d.directory.name for d in done] == ["symbol=KRW-ETH"]
+    assert len(list((tmp_path / "trade").rglob("symbol=KRW-BTC/part-*"))) == 2
+    assert compact(tmp_path, dates=("2001-01-01",)) == []
+    with pytest.raises(ValueError, match="unknown datasets"):
+        compact(tmp_path, datasets=("trades",))
+
+
+def test_a_crash_after_the_link_is_finished_later(tmp_path: Path) -> None:
+    _sessions(tmp_path, 3)
+    directory = tmp_path / "trade" / "date=2025-11-26" / "symbol=KRW-BTC"
+    inputs = sorted(directory.glob("part-*"))
+    expected = _partition_rows(directory)
+    backup = tmp_path.parent / "backup"
+    shutil.copytree(directory, backup)
+    compact(tmp_path, datasets=("trade",), symbols=("KRW-BTC",))
+    (output,) = directory.glob("part-*")
+    for path in inputs:  # as if the crash came between the link and the deletions
+        shutil.copy(backup / path.name, path)
+    intent = {
+        "output": str(output.relative_to(tmp_path)),
+        "inputs": [str(p.relative_to(tmp_path)) for p in inputs],
+        "rows": expected.num_rows,
+    }
+    (tmp_path / "_tmp" / "compact-intent.json").write_text(json.dumps(intent))
+    assert tidy(tmp_path) == 0
+    assert list(directory.glob("part-*")) == [output]
+    assert read_part(output).equals(expected)
+
+
+def test_a_crash_before_a_merged_part_took_an_input_name_keeps_the_inputs(
+    tmp_path: Path,
+) -> None:
+    _sessions(tmp_path, 2)
+    directory = tmp_path / "trade" / "date=2025-11-26" / "symbol=KRW-BTC"
+    inputs = sorted(directory.glob("part-*"))
+    intent = {
+        "output": str(inputs[0].relative_to(tmp_path)),
+        "inputs": [str(p.relative_to(tmp_path)) for p in inputs],
+        "rows": 10,
+    }
+    (tmp_path / "_tmp").mkdir(exist_ok=True)
+    (tmp_path / "_tmp" / "compact-intent.json").write_text(json.dumps(intent))
+    tidy(tmp_path)
+    assert sorted(directory.glob("part-*")) == inputs  # the untouched input is not the merge
+    assert not (tmp_path / "_tmp" / "compact-intent.json").exists()
+
+
+def test_two_compactions_exclude_each_other(tmp_path: Path) -> None:
+    _sessions(tmp_path, 2)
+    with _compaction_lock(tmp_path):
+        with pytest.raises(CompactionBusy, match="another compaction"):
+            compact(tmp_path)
+        assert tidy(tmp_path) is None
+
+
+def test_recovery_after_a_compaction_does_not_duplicate(tmp_path: Path) -> None:
+    segment = JournalSegment.create(tmp_path, "live", 0)
+    trades = [trade("KRW-BTC", i, BASE_NS + i * SECOND) for i in range(6)]
+    segment.append([("trade", to_batch("trade", trades, session_id="live", seqs=range(6)))])
+    segment.close()
+    copy = tmp_path / "journal.copy"
+    shutil.copy(segment.path, copy)
+    recover(tmp_path, compression="zstd")
+    write_recording(tmp_path, [trade("KRW-BTC", 99, BASE_NS + 3 * SECOND + 5)], session_id="x")
+    compact(tmp_path)
+    shutil.copy(copy, segment.path)  # the journal segment reappears (crash before its deletion)
+    recover(tmp_path, compression="zstd")
+    (part,) = (tmp_path / "trade").rglob("part-*.parquet")
+    keys = read_part(part).select(["session_id", "seq"]).to_pylist()
+    assert len(keys) == 7
+    assert len({(k["session_id"], k["seq"]) for k in keys}) == 7
