@@ -6,20 +6,34 @@ Only ``tape/`` builds these from flags and files; everything else receives one.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from backbone.errors import InvalidArgumentError
 from backbone.policy import Backoff
 from backbone.upbit.protocol.subscribe import FORMATS
 
-__all__ = ["UPBIT_REST_URL", "UPBIT_WS_URL", "BackboneConfig"]
+__all__ = ["UPBIT_REST_URL", "UPBIT_WS_URL", "BackboneConfig", "ChannelStrategy"]
 
 UPBIT_REST_URL = "https://api.upbit.com/v1"
 UPBIT_WS_URL = "wss://api.upbit.com/websocket/v1"
 
 
+class ChannelStrategy(StrEnum):
+    """How requests and streams may be served: ``AUTO`` lets the router choose from measured
+    health (WebSocket first, REST when it fails or cannot serve); ``REST_ONLY`` never opens a
+    socket; ``WEBSOCKET_ONLY`` never polls or repairs from REST."""
+
+    AUTO = "auto"
+    REST_ONLY = "rest_only"
+    WEBSOCKET_ONLY = "websocket_only"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BackboneConfig:
     """Every knob of the backbone. The defaults suit api.upbit.com.
+
+    ``stream_strategy``: how the ``stream_*`` methods are served (see
+    :class:`ChannelStrategy`).
 
     WebSocket:
         ``ws_format``: the message format requested (all four decode; SIMPLE is smallest).
@@ -57,6 +71,7 @@ class BackboneConfig:
         de-duplication.
     """
 
+    stream_strategy: ChannelStrategy = ChannelStrategy.AUTO
     ws_format: str = "DEFAULT"
     ping_interval_s: float = 0.8
     stall_timeout_s: float = 2.0
@@ -85,6 +100,10 @@ class BackboneConfig:
     dedup_window_ms: int = 600_000
 
     def __post_init__(self) -> None:
+        if not isinstance(self.stream_strategy, ChannelStrategy):
+            raise InvalidArgumentError(
+                f"stream_strategy must be a ChannelStrategy, not {self.stream_strategy!r}"
+            )
         if self.ws_format not in FORMATS:
             raise InvalidArgumentError(
                 f"ws_format {self.ws_format!r} unknown; use one of {', '.join(FORMATS)}"

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import random
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from backbone.errors import InvalidArgumentError
 from backbone.upbit.protocol.quota import Quota
 
-__all__ = ["Backoff", "QuotaTracker", "SlidingWindow", "backoff_delays"]
+__all__ = ["Backoff", "QuotaTracker", "SlidingWindow", "backoff_delays", "reserve_all"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -88,10 +88,23 @@ class SlidingWindow:
         self._times.append(at)
         return at - now
 
+    def book(self, at: float) -> None:
+        """Record an event at ``at`` (not earlier than any booked before)."""
+        self._times.append(at)
+
     def count(self, now: float) -> int:
         """Events booked within the window ending at ``now``."""
         self.delay(now)
         return len(self._times)
+
+
+def reserve_all(windows: Iterable[SlidingWindow], now: float) -> float:
+    """Book one event in every window at the earliest time all allow; return the wait."""
+    windows = tuple(windows)
+    at = max((now + w.delay(now) for w in windows), default=now)
+    for window in windows:
+        window.book(at)
+    return at - now
 
 
 class QuotaTracker:

@@ -105,3 +105,13 @@ def test_config_defaults_detect_a_stall_within_three_seconds() -> None:
     config = BackboneConfig()
     assert config.stall_timeout_s + config.ping_interval_s / 2 < 3.0
     assert config.reconnect.fast_cap_s <= 1.0 and config.ws_connects_per_s <= 5
+
+
+def test_reserve_all_books_every_window_at_once() -> None:
+    from backbone.policy import reserve_all
+
+    per_s, per_min = SlidingWindow(5, 1.0), SlidingWindow(7, 60.0)
+    waits = [reserve_all((per_s, per_min), 0.0) for _ in range(8)]
+    assert waits[:5] == [0.0] * 5 and waits[5] == pytest.approx(1.0)
+    assert waits[7] == pytest.approx(60.0)  # the minute budget binds last
+    assert reserve_all((), 3.0) == 0.0
