@@ -94,10 +94,15 @@ class Connection:
     def listed(self) -> bool:
         return self.format in ("JSON_LIST", "SIMPLE_LIST")
 
-    def enqueue(self, payload: bytes, channel: str, not_before_ms: int = 0) -> None:
-        """Queue one binary frame (sent once the exchange clock reaches ``not_before_ms``)."""
+    def enqueue(self, payload: bytes, channel: str, not_before_ms: int = 0, event_ms: int = 0) -> None:
+        """Queue one binary frame (sent once the exchange clock reaches ``not_before_ms``).
+
+        ``event_ms`` is when the exchange produced it: the connection is active then.
+        """
         if self.closed:
             return
+        if event_ms > self.last_activity_ms:
+            self.last_activity_ms = event_ms
         self._queue.append((not_before_ms, payload, channel))
         if len(self._queue) > self.max_frames:
             self.close(1008, "slow consumer: too many frames waiting")

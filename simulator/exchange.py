@@ -430,7 +430,7 @@ class Exchange:
                 )
             if payload is None:
                 continue
-            conn.enqueue(payload, channel, not_before)
+            conn.enqueue(payload, channel, not_before, event_ms)
             delivered += 1
             if delay_fault is not None:
                 delay_fault.count("frames_delayed", code, channel)
