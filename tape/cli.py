@@ -26,3 +26,6 @@ main.add_command(ls)
 
 from tape.compact_cmd import compact  # noqa: E402, I001
 main.add_command(compact)
+
+from tape.check_cmd import check  # noqa: E402, I001
+main.add_command(check)
