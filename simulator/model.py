@@ -81,6 +81,11 @@ class _LRU:
         self._capacity = capacity
         self._lock = threading.Lock()
 
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+            self._cost = 0
+
     def get(self, key: tuple[Any, ...]) -> Any:
         with self._lock:
             item = self._data.get(key)
@@ -104,6 +109,12 @@ class _LRU:
 _PLANS = _LRU(400_000)
 _BLOCKS = _LRU(600_000)
 _MISC = _LRU(400_000)
+
+
+def clear_caches() -> None:
+    """Forget every memoised plan, block and aggregate (they are recomputed identically)."""
+    for cache in (_PLANS, _BLOCKS, _MISC):
+        cache.clear()
 
 
 @dataclass(frozen=True, slots=True)
