@@ -33,7 +33,13 @@ from recorder.schema import (
 
 __all__ = ["MEASURE_FILES", "MeasureConfig", "Recording", "Selection"]
 
-MEASURE_FILES: Final = ("consistency.sql", "gaps.sql", "latency.sql", "integrity.sql")
+MEASURE_FILES: Final = (
+    "consistency.sql",
+    "gaps.sql",
+    "latency.sql",
+    "integrity.sql",
+    "report.sql",
+)
 """The named-SQL files installed as views, in order (a file may use views of earlier ones)."""
 
 _MEASURES: Final = tuple(
@@ -226,12 +232,23 @@ class Recording:
             raise ValueError(f"{name} holds {len(found)} rows, not one")
         return found[0]
 
+    def set_bucket_ns(self, bucket_ns: int) -> None:
+        """Set the time bucket (ns of receive time) of the report's series (default 1 s).
+
+        Raises:
+            ValueError: ``bucket_ns`` is not positive.
+        """
+        if bucket_ns <= 0:
+            raise ValueError("bucket_ns must be positive")
+        self.connection.execute(f"SET VARIABLE bucket_ns = {int(bucket_ns)}::BIGINT")
+
     def _install(self) -> None:
         con = self.connection
         con.execute("SET TimeZone = 'UTC'")
         for item in fields(self.config):
             value = float(getattr(self.config, item.name))
             con.execute(f"SET VARIABLE {item.name} = {value!r}::DOUBLE")
+        self.set_bucket_ns(1_000_000_000)
         for dataset in DATASETS:
             self._install_dataset(dataset)
         for query in self.measures:

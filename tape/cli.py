@@ -29,3 +29,6 @@ main.add_command(compact)
 
 from tape.check_cmd import check  # noqa: E402, I001
 main.add_command(check)
+
+from tape.report_cmd import report  # noqa: E402, I001
+main.add_command(report)
