@@ -94,7 +94,9 @@ class Connection:
     def listed(self) -> bool:
         return self.format in ("JSON_LIST", "SIMPLE_LIST")
 
-    def enqueue(self, payload: bytes, channel: str, not_before_ms: int = 0, event_ms: int = 0) -> None:
+    def enqueue(
+        self, payload: bytes, channel: str, not_before_ms: int = 0, event_ms: int = 0
+    ) -> None:
         """Queue one binary frame (sent once the exchange clock reaches ``not_before_ms``).
 
         ``event_ms`` is when the exchange produced it: the connection is active then.

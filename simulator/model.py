@@ -312,6 +312,11 @@ def day_floor(ts: int) -> int:
     return ts - ts % DAY_MS
 
 
+def week_floor(ts: int) -> int:
+    """Return the Monday 00:00 UTC starting the week of ``ts``."""
+    return ((ts // DAY_MS - 4) // 7 * 7 + 4) * DAY_MS
+
+
 def candle_start(unit: str, ts: int) -> int:
     """Return the start of the candle holding ``ts``.
 
@@ -367,6 +372,7 @@ class MarketModel:
         self._salt_knot = tuple(hash_ints(seed, spec.key, 100 + i) for i in range(len(_OCTAVES)))
         self._salt_plan = hash_ints(seed, spec.key, 1)
         self._salt_day = hash_ints(seed, spec.key, 2)
+        self._salt_week = hash_ints(seed, spec.key, 4)
         self._anchors: dict[int, int] = {}
         self._octaves = tuple((period, spec.daily_vol_ppb * f // 100) for period, f in _OCTAVES)
         self._octave_memo: list[tuple[int, int, int]] = [(-1, 0, 0)] * len(_OCTAVES)
@@ -430,20 +436,78 @@ class MarketModel:
         _PLANS.put(key, plan)
         return plan
 
+    def _range_plan(self, start: int, length: int, salt: int, vol_ppb: int) -> tuple[int, int, int]:
+        # (bid high, bid low, hash) of a week or a day from its boundary bids and a hash.
+        bid_o, bid_c = self.anchor_of(start), self.anchor_of(start + length)
+        h = mix64(salt ^ start)
+        up = int(unit_float(h) * vol_ppb)
+        down = int(unit_float(mix64(h)) * vol_ppb)
+        bid_h = snap_down(self.table, max(bid_o, bid_c) * (1_000_000_000 + up) // 1_000_000_000)
+        bid_l = min(bid_o, bid_c)
+        low_candidate = bid_l - bid_l * down // 1_000_000_000
+        if low_candidate > 0:
+            bid_l = min(bid_l, snap_down(self.table, low_candidate))
+        return bid_h, bid_l, h
+
+    def week_plan(self, week: int) -> tuple[int, int, int, int]:
+        """Return (bid high, bid low, day of the high, day of the low) of the week from ``week``.
+
+        Days stay within their week's bids and the named days reach them; hours likewise
+        within their day. So the 52-week range needs no trade at all.
+        """
+        key = (self._ck_block, "W", week)
+        cached = _MISC.get(key)
+        if cached is not None:
+            return cached  # type: ignore[no-any-return]
+        bid_h, bid_l, h = self._range_plan(
+            week, WEEK_MS, self._salt_week, self.spec.daily_vol_ppb * 265 // 100
+        )
+        result = (bid_h, bid_l, week + (h >> 20) % 7 * DAY_MS, week + (h >> 40) % 7 * DAY_MS)
+        _MISC.put(key, result)
+        return result
+
+    def anchor_of(self, ts: int) -> int:
+        """Return the path's best bid at a block boundary, kept within its week's range."""
+        week = week_floor(ts)
+        if ts == week:
+            return self.anchor_bid(ts)
+        week_h, week_l, _, _ = self.week_plan(week)
+        return min(week_h, max(week_l, self.anchor_bid(ts)))
+
+    def day_plan(self, day: int) -> tuple[int, int, int, int]:
+        """Return (bid high, bid low, hour of the high, hour of the low) of a UTC day."""
+        key = (self._ck_block, "D", day)
+        cached = _MISC.get(key)
+        if cached is not None:
+            return cached  # type: ignore[no-any-return]
+        week_h, week_l, day_h, day_l = self.week_plan(week_floor(day))
+        bid_h, bid_l, h = self._range_plan(day, DAY_MS, self._salt_day, self.spec.daily_vol_ppb)
+        bid_h = week_h if day == day_h else min(bid_h, week_h)
+        bid_l = week_l if day == day_l else max(bid_l, week_l)
+        result = (bid_h, bid_l, (h >> 20) % 24, (h >> 40) % 24)
+        _MISC.put(key, result)
+        return result
+
     def _make_plan(self, start: int, length: int) -> Plan:
         spec = self.spec
-        bid_o = self.anchor_bid(start)
-        bid_c = self.anchor_bid(start + length)
+        day_h, day_l, hour_h, hour_l = self.day_plan(start - start % DAY_MS)
+        bid_o = min(day_h, max(day_l, self.anchor_of(start)))
+        bid_c = min(day_h, max(day_l, self.anchor_of(start + length)))
         stream = SplitMix(self._salt_plan ^ start)
+        hour = (start // HOUR_MS) % 24
         if length == HOUR_MS:
             day_mult = 0.5 + unit_float(mix64(self._salt_day ^ (start // DAY_MS)))
-            season = _SEASON[(start // HOUR_MS) % 24] / 100.0
+            season = _SEASON[hour] / 100.0
             lam = spec.trades_per_hour * self.activity * season * day_mult
             lam *= 0.6 + 0.8 * stream.uniform()
+            forced = hour in (hour_h, hour_l)
         else:
             lam = min(40.0, max(2.0, spec.trades_per_hour * 24.0 * self.activity / 40.0))
             lam *= 0.5 + stream.uniform()
+            forced = True
         n = poisson(stream, lam)
+        if forced:
+            n = max(n, 4)
         if n == 0:
             return Plan(start, length, 0, bid_o, bid_c, bid_o, bid_o, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
         side_first = int(stream.next64() & 1)
@@ -461,14 +525,17 @@ class MarketModel:
             prices = (price_o, self.ask_of(mid_bid) if mid_side else mid_bid, price_c)
             high, low = max(prices), min(prices)
         elif n >= 4:
-            factor = 204 if length == HOUR_MS else 1000
-            block_vol = spec.daily_vol_ppb * factor // 1000 * min(n, 12) // 12
+            block_vol = spec.daily_vol_ppb * 204 // 1000 * min(n, 12) // 12
             up = int(stream.uniform() * block_vol)
             down = int(stream.uniform() * block_vol)
-            bid_h = snap_down(self.table, bid_h + bid_h * up // 1_000_000_000)
+            bid_h = min(day_h, snap_down(self.table, bid_h + bid_h * up // 1_000_000_000))
             low_candidate = bid_l - bid_l * down // 1_000_000_000
             if low_candidate > 0:
-                bid_l = min(bid_l, snap_down(self.table, low_candidate))
+                bid_l = max(day_l, min(bid_l, snap_down(self.table, low_candidate)))
+            if length == DAY_MS or hour == hour_h:
+                bid_h = day_h
+            if length == DAY_MS or hour == hour_l:
+                bid_l = day_l
             i_high = 1 + int(stream.next64() % (n - 2))
             i_low = 1 + int(stream.next64() % (n - 3))
             if i_low >= i_high:
@@ -523,22 +590,25 @@ class MarketModel:
             )  # fmt: skip
             table = self.table
             lo, hi = plan.bid_low, plan.bid_high
-            _, band_hi, tick = band_of(table, lo)
-            one_band = self.ask_of(hi) < band_hi
-            dev = 0.0
+            targets = [plan.bid_close] * n
             for (a, va), (c, vc) in pairwise(keys):
-                span = c - a
-                for i in range(a + 1, c):
-                    target = va + (vc - va) * (i - a) // span
-                    dev = dev * 0.7 + (rnd() - 0.5) * 3.0
-                    if one_band:
-                        moved = target + int(dev) * tick
-                        bid = moved - moved % tick
-                    else:
-                        moved = target + int(dev) * tick_at(table, target)
-                        bid = snap_down(table, moved)
-                    bids[i] = hi if bid > hi else (lo if bid < lo else bid)
-                bids[c] = vc
+                span, rise = c - a, vc - va
+                targets[a:c] = [va + rise * k // span for k in range(span)]
+            # An AR(1) wobble, in ticks, around the straight path between the key points.
+            noise = [(rnd() - 0.5) * 3.0 for _ in range(n)]
+            devs = accumulate(noise, lambda d, x: d * 0.7 + x)
+            _, band_hi, tick = band_of(table, lo)
+            if self.ask_of(hi) < band_hi:
+                moved = [t + int(d) * tick for t, d in zip(targets, devs, strict=True)]
+                snapped = [m - m % tick for m in moved]
+            else:
+                snapped = [
+                    snap_down(table, t + int(d) * tick_at(table, t))
+                    for t, d in zip(targets, devs, strict=True)
+                ]
+            bids = [hi if b > hi else (lo if b < lo else b) for b in snapped]
+            for index, value in keys:
+                bids[index] = value
         lo_p = min(bids)
         _, band_hi, tick = band_of(self.table, lo_p)
         spread = self.spec.spread_ticks * tick
@@ -549,11 +619,13 @@ class MarketModel:
             prices = [ask_of(b) if s else b for b, s in zip(bids, side, strict=True)]
         notional = spec.notional
         mult = _SIZE_MULT
-        volume = []
-        for p in prices:
-            u = rnd()
-            v = notional * mult[int(u * u * 64)] // 1000 * SCALE // p
-            volume.append(max(1, v * (700 + int(rnd() * 600)) // 1000))
+        sizes = [
+            notional * mult[int(u * u * 64)] // 1000 * SCALE for u in [rnd() for _ in range(n)]
+        ]
+        jitter = [700 + int(rnd() * 600) for _ in range(n)]
+        volume = [
+            max(1, size // p * j // 1000) for size, p, j in zip(sizes, prices, jitter, strict=True)
+        ]
         return Block(plan.start, length, ts, sid, prices, volume, side, bids)
 
     def agg(self, start: int) -> Agg:
@@ -634,25 +706,18 @@ class MarketModel:
         return value
 
     def day_range(self, day_start: int) -> tuple[int, int] | None:
-        """Return (high, low) of the day's trades from plans alone, or None without trades."""
-        key = (self._ck, "dr", day_start)
-        cached = _MISC.get(key)
-        if cached is not None:
-            return cached or None
-        high, low = 0, 0
-        start = day_start
-        while start < day_start + DAY_MS:
-            plan = self.plan(start)
-            if plan.n:
-                high = max(high, plan.high)
-                low = plan.low if not low else min(low, plan.low)
-            start += plan.length
-        result = (high, low) if high else None
-        _MISC.put(key, result or ())
-        return result
+        """Return (high, low) trade prices of a UTC day from its plan (None before history)."""
+        if day_start < day_floor(self.history_start):
+            return None
+        bid_h, bid_l, _, _ = self.day_plan(day_start)
+        return self.ask_of(bid_h), bid_l
 
     def year_range(self, day_start: int) -> tuple[int, int, int, int]:
-        """Return (high, high day, low, low day) over the 364 days before ``day_start``."""
+        """Return (high, a day it traded, low, a day it traded) in the 364 days to ``day_start``.
+
+        Whole weeks are read from week plans, the ragged ends from day plans; on ties the
+        later day wins.
+        """
         key = (self._ck, "yr", day_start)
         cached = _MISC.get(key)
         if cached is not None:
@@ -660,13 +725,20 @@ class MarketModel:
         high = high_day = low = low_day = 0
         day = max(day_start - 364 * DAY_MS, day_floor(self.history_start))
         while day < day_start:
-            rng = self.day_range(day)
-            if rng is not None:
-                if rng[0] >= high:
-                    high, high_day = rng[0], day
-                if not low or rng[1] <= low:
-                    low, low_day = rng[1], day
-            day += DAY_MS
+            if day == week_floor(day) and day + WEEK_MS <= day_start:
+                bid_h, bid_l, at_h, at_l = self.week_plan(day)
+                ranges = [(self.ask_of(bid_h), at_h, bid_l, at_l)]
+                step = WEEK_MS
+            else:
+                bid_h, bid_l, _, _ = self.day_plan(day)
+                ranges = [(self.ask_of(bid_h), day, bid_l, day)]
+                step = DAY_MS
+            for day_high, at_h, day_low, at_l in ranges:
+                if day_high > high or (day_high == high and at_h > high_day):
+                    high, high_day = day_high, at_h
+                if not low or day_low < low or (day_low == low and at_l > low_day):
+                    low, low_day = day_low, at_l
+            day += step
         result = (high, high_day, low, low_day)
         _MISC.put(key, result)
         return result

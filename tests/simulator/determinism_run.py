@@ -30,26 +30,33 @@ async def scenario(seed: int) -> str:
     digest = hashlib.sha256()
     config = ExchangeConfig(rest_limit_per_s=None)
     markets = ["KRW-BTC", "BTC-ETH", "KRW-SHIB"]
-    async with Exchange(seed=seed, markets=markets, clock=ManualClock(START_MS), config=config) as ex:
-        async with aiohttp.ClientSession() as session:
-            for path in PATHS:
-                async with session.get(ex.rest_url + path) as resp:
-                    digest.update(await resp.read())
-            async with session.ws_connect(ex.ws_url) as ws:
-                request = [{"ticket": "d"}, {"type": "trade", "codes": markets},
-                           {"type": "ticker", "codes": markets}, {"type": "orderbook", "codes": markets},
-                           {"type": "candle.1s", "codes": markets}, {"format": "SIMPLE"}]  # fmt: skip
-                await ws.send_str(json.dumps(request))
-                count = 0
-                for _ in range(12):
-                    digest.update((await ws.receive(timeout=10)).data)
-                    count += 1
-                ex.clock.advance(90_000)
-                await ex.settle()
-                sent = sum(c["frames_total"] for c in ex.connections() if not c["closed"])
-                for _ in range(sent - count):
-                    digest.update((await ws.receive(timeout=10)).data)
-                digest.update(str(sent).encode())
+    async with (
+        Exchange(seed=seed, markets=markets, clock=ManualClock(START_MS), config=config) as ex,
+        aiohttp.ClientSession() as session,
+    ):
+        for path in PATHS:
+            async with session.get(ex.rest_url + path) as resp:
+                digest.update(await resp.read())
+        async with session.ws_connect(ex.ws_url) as ws:
+            request = [
+                {"ticket": "d"},
+                {"type": "trade", "codes": markets},
+                {"type": "ticker", "codes": markets},
+                {"type": "orderbook", "codes": markets},
+                {"type": "candle.1s", "codes": markets},
+                {"format": "SIMPLE"},
+            ]
+            await ws.send_str(json.dumps(request))
+            count = 0
+            for _ in range(12):
+                digest.update((await ws.receive(timeout=10)).data)
+                count += 1
+            ex.clock.advance(90_000)
+            await ex.settle()
+            sent = sum(c["frames_total"] for c in ex.connections() if not c["closed"])
+            for _ in range(sent - count):
+                digest.update((await ws.receive(timeout=10)).data)
+            digest.update(str(sent).encode())
     return digest.hexdigest()
 
 

@@ -24,7 +24,9 @@ def decode(raw: bytes | str) -> Any:
     return json.loads(raw, parse_float=Decimal)
 
 
-async def get(session: aiohttp.ClientSession, url: str) -> tuple[int, Any, aiohttp.typedefs.LooseHeaders]:
+async def get(
+    session: aiohttp.ClientSession, url: str
+) -> tuple[int, Any, aiohttp.typedefs.LooseHeaders]:
     async with session.get(url) as resp:
         body = await resp.read()
         return resp.status, decode(body), resp.headers
@@ -40,15 +42,15 @@ async def subscribe(ws: aiohttp.ClientWebSocketResponse, *objects: dict[str, Any
     await ws.send_str(json.dumps([{"ticket": "test"}, *objects]))
 
 
-async def recv(ws: aiohttp.ClientWebSocketResponse, timeout: float = 10.0) -> Any:
+async def recv(ws: aiohttp.ClientWebSocketResponse, timeout_s: float = 10.0) -> Any:
     """Return the next data frame parsed (binary frames only; fails on anything else)."""
-    msg = await ws.receive(timeout=timeout)
+    msg = await ws.receive(timeout=timeout_s)
     assert msg.type == aiohttp.WSMsgType.BINARY, msg
     return decode(msg.data)
 
 
-async def recv_n(ws: aiohttp.ClientWebSocketResponse, n: int, timeout: float = 10.0) -> list[Any]:
-    return [await recv(ws, timeout) for _ in range(n)]
+async def recv_n(ws: aiohttp.ClientWebSocketResponse, n: int, timeout_s: float = 10.0) -> list[Any]:
+    return [await recv(ws, timeout_s) for _ in range(n)]
 
 
 class Client:
@@ -60,8 +62,8 @@ class Client:
         self.conn_id = conn_id
         self.received = 0
 
-    async def recv(self, timeout: float = 10.0) -> Any:
-        frame = await recv(self.ws, timeout)
+    async def recv(self, timeout_s: float = 10.0) -> Any:
+        frame = await recv(self.ws, timeout_s)
         self.received += 1
         return frame
 

@@ -20,7 +20,9 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
         yield s
 
 
-async def test_clock_over_http_settles_and_frames_are_counted(session: aiohttp.ClientSession) -> None:
+async def test_clock_over_http_settles_and_frames_are_counted(
+    session: aiohttp.ClientSession,
+) -> None:
     async with Exchange(seed=2, markets=["KRW-BTC"], clock=ManualClock(START_MS)) as ex:
         client = await connect(ex, session)
         await subscribe(client.ws, {"type": "trade", "codes": ["KRW-BTC"]})
@@ -33,7 +35,9 @@ async def test_clock_over_http_settles_and_frames_are_counted(session: aiohttp.C
         assert info["frames_sent"] == {"trade": 1 + len(truth)}
         got = [(await client.recv())["sequential_id"] for _ in range(len(truth))]
         assert got == [t.sequential_id for t in truth]
-        async with session.post(ex.admin_url + "/clock", json={"set_ms": START_MS + 40_000}) as resp:
+        async with session.post(
+            ex.admin_url + "/clock", json={"set_ms": START_MS + 40_000}
+        ) as resp:
             assert (await resp.json())["now_ms"] == START_MS + 40_000
         for bad in ({"advance_ms": -1}, {"set_ms": START_MS}, {}):
             async with session.post(ex.admin_url + "/clock", json=bad) as resp:
@@ -52,14 +56,28 @@ async def test_truth_endpoint(session: aiohttp.ClientSession) -> None:
         ex.clock.advance(60_000)
         async with session.get(ex.admin_url + "/truth/trades?market=KRW-XRP") as resp:
             truth = decode(await resp.read())
-        assert truth and set(truth[0]) == {"sequential_id", "trade_price", "trade_volume", "ask_bid", "trade_timestamp"}
-        assert [t["sequential_id"] for t in truth] == [t.sequential_id for t in ex.truth_trades("KRW-XRP")]
+        assert truth and set(truth[0]) == {
+            "sequential_id",
+            "trade_price",
+            "trade_volume",
+            "ask_bid",
+            "trade_timestamp",
+        }
+        assert [t["sequential_id"] for t in truth] == [
+            t.sequential_id for t in ex.truth_trades("KRW-XRP")
+        ]
         assert all(isinstance(t["trade_price"], (int, Decimal)) for t in truth)
         middle = truth[len(truth) // 2]["trade_timestamp"]
-        async with session.get(ex.admin_url + f"/truth/trades?market=KRW-XRP&from={middle}&to={START_MS + 60_000}") as resp:
+        async with session.get(
+            ex.admin_url + f"/truth/trades?market=KRW-XRP&from={middle}&to={START_MS + 60_000}"
+        ) as resp:
             part = decode(await resp.read())
         assert part == [t for t in truth if t["trade_timestamp"] >= middle]
-        for query, status in (("", 400), ("?market=KRW-NOPE", 404), ("?market=KRW-XRP&from=x", 400)):
+        for query, status in (
+            ("", 400),
+            ("?market=KRW-NOPE", 404),
+            ("?market=KRW-XRP&from=x", 400),
+        ):
             async with session.get(ex.admin_url + "/truth/trades" + query) as resp:
                 assert resp.status == status
 
@@ -69,7 +87,9 @@ async def test_listing_and_delisting_while_running(session: aiohttp.ClientSessio
         client = await connect(ex, session)
         await subscribe(client.ws, {"type": "trade", "codes": ["KRW-ETH"]})
         await client.recv()
-        async with session.post(ex.admin_url + "/markets", json={"market": "KRW-NEWCOIN", "english_name": "New"}) as resp:
+        async with session.post(
+            ex.admin_url + "/markets", json={"market": "KRW-NEWCOIN", "english_name": "New"}
+        ) as resp:
             assert resp.status == 200
         _, markets, _ = await get(session, ex.rest_url + "/market/all")
         assert [m["market"] for m in markets] == ["KRW-BTC", "KRW-ETH", "KRW-NEWCOIN"]
@@ -92,15 +112,28 @@ async def test_listing_and_delisting_while_running(session: aiohttp.ClientSessio
 
 
 @pytest.mark.parametrize("mix", ["trades", "mixed"])
-async def test_firehose_sends_unique_valid_frames_and_counts_them(session: aiohttp.ClientSession, mix: str) -> None:
+async def test_firehose_sends_unique_valid_frames_and_counts_them(
+    session: aiohttp.ClientSession, mix: str
+) -> None:
     config = ExchangeConfig(firehose=FirehoseConfig(mix=mix, frames=3000, chunk_frames=256))  # type: ignore[arg-type]
-    async with Exchange(seed=2, markets=["KRW-BTC", "KRW-ETH"], clock=ManualClock(START_MS), config=config) as ex:
+    async with Exchange(
+        seed=2, markets=["KRW-BTC", "KRW-ETH"], clock=ManualClock(START_MS), config=config
+    ) as ex:
         async with session.ws_connect(ex.ws_url) as ws:
-            await ws.send_str(json.dumps([{"ticket": "f"}, {"type": "trade", "codes": ["KRW-BTC", "KRW-ETH"]},
-                                          {"type": "ticker", "codes": ["KRW-BTC"]},
-                                          {"type": "orderbook", "codes": ["KRW-ETH"]}]))  # fmt: skip
+            await ws.send_str(
+                json.dumps(
+                    [
+                        {"ticket": "f"},
+                        {"type": "trade", "codes": ["KRW-BTC", "KRW-ETH"]},
+                        {"type": "ticker", "codes": ["KRW-BTC"]},
+                        {"type": "orderbook", "codes": ["KRW-ETH"]},
+                    ]
+                )
+            )
             frames = [json.loads((await ws.receive(timeout=10)).data) for _ in range(3000)]
-        kinds = {k: sum(1 for f in frames if f["type"] == k) for k in ("trade", "ticker", "orderbook")}
+        kinds = {
+            k: sum(1 for f in frames if f["type"] == k) for k in ("trade", "ticker", "orderbook")
+        }
         if mix == "trades":
             assert kinds == {"trade": 3000, "ticker": 0, "orderbook": 0}
         else:
@@ -108,7 +141,11 @@ async def test_firehose_sends_unique_valid_frames_and_counts_them(session: aioht
             assert all(len(f["orderbook_units"]) == 30 for f in frames if f["type"] == "orderbook")
         keys = {(f["code"], f["sequential_id"]) for f in frames if f["type"] == "trade"}
         assert len(keys) == kinds["trade"]
-        assert all(f["sequential_id"] // 10_000 == f["trade_timestamp"] for f in frames if f["type"] == "trade")
+        assert all(
+            f["sequential_id"] // 10_000 == f["trade_timestamp"]
+            for f in frames
+            if f["type"] == "trade"
+        )
         async with session.get(ex.admin_url + "/stats") as resp:
             stats = await resp.json()
         assert stats["firehose"]["frames_sent"] == kinds
@@ -144,8 +181,10 @@ async def test_lifecycle_and_a_scaled_clock(session: aiohttp.ClientSession) -> N
         with pytest.raises(RuntimeError):
             await ex.start()
         client = await connect(ex, session)
-        await subscribe(client.ws, {"type": "trade", "codes": ["KRW-BTC"], "is_only_realtime": True})
-        frame = await client.recv(timeout=30)
+        await subscribe(
+            client.ws, {"type": "trade", "codes": ["KRW-BTC"], "is_only_realtime": True}
+        )
+        frame = await client.recv(timeout_s=30)
         assert frame["type"] == "trade" and frame["stream_type"] == "REALTIME"
     await ex.close()
     with pytest.raises(ValueError):
@@ -156,7 +195,9 @@ async def test_lifecycle_and_a_scaled_clock(session: aiohttp.ClientSession) -> N
 
 async def test_slow_consumer_is_closed(session: aiohttp.ClientSession) -> None:
     config = ExchangeConfig(ws_queue_frames=16)
-    async with Exchange(seed=2, markets=["KRW-BTC"], clock=ManualClock(START_MS), config=config) as ex:
+    async with Exchange(
+        seed=2, markets=["KRW-BTC"], clock=ManualClock(START_MS), config=config
+    ) as ex:
         client = await connect(ex, session)
         await subscribe(client.ws, {"type": "trade", "codes": ["KRW-BTC"]})
         await client.recv()

@@ -19,7 +19,9 @@ MARKETS = ["KRW-BTC", "KRW-XRP", "BTC-ETH", "KRW-IMX"]
 @pytest.fixture
 async def ex() -> AsyncIterator[Exchange]:
     config = ExchangeConfig(rest_limit_per_s=None)
-    async with Exchange(seed=11, markets=MARKETS, clock=ManualClock(START_MS), config=config) as exchange:
+    async with Exchange(
+        seed=11, markets=MARKETS, clock=ManualClock(START_MS), config=config
+    ) as exchange:
         yield exchange
 
 
@@ -34,16 +36,27 @@ def _d(value: Any) -> Decimal:
 
 
 @pytest.mark.parametrize("market", MARKETS)
-async def test_rest_trades_are_the_truth_newest_first(ex: Exchange, session: aiohttp.ClientSession, market: str) -> None:
+async def test_rest_trades_are_the_truth_newest_first(
+    ex: Exchange, session: aiohttp.ClientSession, market: str
+) -> None:
     ex.clock.advance(600_000)
     _, trades, _ = await get(session, ex.rest_url + f"/trades/ticks?market={market}&count=500")
     assert trades, "every market traded today"
     oldest = trades[-1]["timestamp"]
     truth = ex.truth_trades(market, from_ms=oldest)
-    assert [(t["sequential_id"], _d(t["trade_price"]), _d(t["trade_volume"]), t["ask_bid"], t["timestamp"])
-            for t in reversed(trades)][: len(truth)] == [
-        (t.sequential_id, t.trade_price, t.trade_volume, t.ask_bid, t.trade_timestamp) for t in truth
-    ][: len(trades)]  # fmt: skip
+    assert [
+        (
+            t["sequential_id"],
+            _d(t["trade_price"]),
+            _d(t["trade_volume"]),
+            t["ask_bid"],
+            t["timestamp"],
+        )
+        for t in reversed(trades)
+    ][: len(truth)] == [
+        (t.sequential_id, t.trade_price, t.trade_volume, t.ask_bid, t.trade_timestamp)
+        for t in truth
+    ][: len(trades)]
     keys = [(t["timestamp"], t["sequential_id"]) for t in trades]
     assert keys == sorted(keys, reverse=True)
     assert len({t["sequential_id"] for t in trades}) == len(trades)
@@ -52,7 +65,9 @@ async def test_rest_trades_are_the_truth_newest_first(ex: Exchange, session: aio
         assert _d(t["change_price"]) == _d(t["trade_price"]) - _d(t["prev_closing_price"])
 
 
-async def test_trade_paging_with_cursor_to_and_days_ago_covers_the_truth(ex: Exchange, session: aiohttp.ClientSession) -> None:
+async def test_trade_paging_with_cursor_to_and_days_ago_covers_the_truth(
+    ex: Exchange, session: aiohttp.ClientSession
+) -> None:
     url = ex.rest_url + "/trades/ticks?market=KRW-IMX&days_ago=2&count=7"
     seen: list[int] = []
     cursor = ""
@@ -65,39 +80,59 @@ async def test_trade_paging_with_cursor_to_and_days_ago_covers_the_truth(ex: Exc
     day = START_MS - START_MS % DAY - 2 * DAY
     truth = [t.sequential_id for t in ex.truth_trades("KRW-IMX", day, day + DAY)]
     assert truth and seen == list(reversed(truth))
-    _, before_noon, _ = await get(session, ex.rest_url + "/trades/ticks?market=KRW-IMX&days_ago=2&count=500&to=12:00:00")
+    _, before_noon, _ = await get(
+        session, ex.rest_url + "/trades/ticks?market=KRW-IMX&days_ago=2&count=500&to=12:00:00"
+    )
     assert before_noon and all(t["timestamp"] < day + DAY // 2 for t in before_noon)
     assert before_noon[0]["sequential_id"] == max(s for s in truth if s // 10_000 < day + DAY // 2)
 
 
-@pytest.mark.parametrize(("unit", "size"), [("seconds", 1000), ("minutes/1", 60_000), ("minutes/15", 900_000),
-                                            ("minutes/240", 14_400_000), ("days", DAY)])  # fmt: skip
-async def test_candles_are_exactly_the_ohlcv_of_the_truth(ex: Exchange, session: aiohttp.ClientSession, unit: str, size: int) -> None:
+@pytest.mark.parametrize(
+    ("market", "unit", "size"),
+    [
+        ("KRW-XRP", "seconds", 1000),
+        ("KRW-XRP", "minutes/1", 60_000),
+        ("KRW-XRP", "minutes/15", 900_000),
+        ("KRW-IMX", "minutes/240", 14_400_000),
+        ("KRW-IMX", "days", DAY),
+        ("BTC-ETH", "days", DAY),
+    ],
+)
+async def test_candles_are_exactly_the_ohlcv_of_the_truth(
+    ex: Exchange, session: aiohttp.ClientSession, market: str, unit: str, size: int
+) -> None:
     ex.clock.advance(90_000)
-    _, candles, _ = await get(session, ex.rest_url + f"/candles/{unit}?market=KRW-XRP&count=30")
+    _, candles, _ = await get(session, ex.rest_url + f"/candles/{unit}?market={market}&count=30")
     assert candles
     first = candles[-1]["candle_date_time_utc"]
     from datetime import UTC, datetime
 
     start = int(datetime.fromisoformat(first).replace(tzinfo=UTC).timestamp() * 1000)
-    truth = ex.truth_trades("KRW-XRP", from_ms=start)
+    truth = ex.truth_trades(market, from_ms=start)
     groups: dict[int, list[Any]] = {}
     for t in truth:
         groups.setdefault(t.trade_timestamp - t.trade_timestamp % size, []).append(t)
     assert len(groups) == len(candles), "a candle exactly where there were trades"
     for candle in candles:
-        cs = int(datetime.fromisoformat(candle["candle_date_time_utc"]).replace(tzinfo=UTC).timestamp() * 1000)
+        cs = int(
+            datetime.fromisoformat(candle["candle_date_time_utc"]).replace(tzinfo=UTC).timestamp()
+            * 1000
+        )
         ts = groups[cs]
         assert _d(candle["opening_price"]) == ts[0].trade_price
         assert _d(candle["trade_price"]) == ts[-1].trade_price
         assert _d(candle["high_price"]) == max(t.trade_price for t in ts)
         assert _d(candle["low_price"]) == min(t.trade_price for t in ts)
         assert _d(candle["candle_acc_trade_volume"]) == sum(t.trade_volume for t in ts)
-        assert _d(candle["candle_acc_trade_price"]) == sum(t.trade_volume * t.trade_price for t in ts)
+        assert _d(candle["candle_acc_trade_price"]) == sum(
+            t.trade_volume * t.trade_price for t in ts
+        )
         assert candle["timestamp"] == ts[-1].trade_timestamp
 
 
-async def test_candle_paging_is_exclusive_and_seamless(ex: Exchange, session: aiohttp.ClientSession) -> None:
+async def test_candle_paging_is_exclusive_and_seamless(
+    ex: Exchange, session: aiohttp.ClientSession
+) -> None:
     url = ex.rest_url + "/candles/days?market=KRW-BTC&count=200"
     _, page1, _ = await get(session, url)
     _, page2, _ = await get(session, url + "&to=" + page1[-1]["candle_date_time_utc"])
@@ -110,12 +145,20 @@ async def test_candle_paging_is_exclusive_and_seamless(ex: Exchange, session: ai
     assert len(over) == 200
     _, weeks, _ = await get(session, ex.rest_url + "/candles/weeks?market=KRW-BTC&count=3")
     week_start = weeks[1]["candle_date_time_utc"]
-    days_in_week = [c for c in page1 if week_start <= c["candle_date_time_utc"] < weeks[0]["candle_date_time_utc"]]
-    assert _d(weeks[1]["candle_acc_trade_volume"]) == sum(_d(c["candle_acc_trade_volume"]) for c in days_in_week)
+    days_in_week = [
+        c
+        for c in page1
+        if week_start <= c["candle_date_time_utc"] < weeks[0]["candle_date_time_utc"]
+    ]
+    assert _d(weeks[1]["candle_acc_trade_volume"]) == sum(
+        _d(c["candle_acc_trade_volume"]) for c in days_in_week
+    )
     assert _d(weeks[1]["high_price"]) == max(_d(c["high_price"]) for c in days_in_week)
 
 
-async def test_ticker_sums_agree_with_the_truth(ex: Exchange, session: aiohttp.ClientSession) -> None:
+async def test_ticker_sums_agree_with_the_truth(
+    ex: Exchange, session: aiohttp.ClientSession
+) -> None:
     ex.clock.advance(30_000)
     _, (ticker,), _ = await get(session, ex.rest_url + "/ticker?markets=KRW-XRP")
     ts = ticker["trade_timestamp"]
@@ -138,12 +181,22 @@ async def test_ticker_sums_agree_with_the_truth(ex: Exchange, session: aiohttp.C
     assert _d(ticker["change_price"]) == abs(signed)
     assert ticker["change"] == ("RISE" if signed > 0 else "FALL" if signed < 0 else "EVEN")
     _, days, _ = await get(session, ex.rest_url + "/candles/days?market=KRW-XRP&count=200")
-    _, more, _ = await get(session, ex.rest_url + "/candles/days?market=KRW-XRP&count=200&to=" + days[-1]["candle_date_time_utc"])
+    _, more, _ = await get(
+        session,
+        ex.rest_url
+        + "/candles/days?market=KRW-XRP&count=200&to="
+        + days[-1]["candle_date_time_utc"],
+    )
     year = [c for c in days + more if c["candle_date_time_utc"] >= _iso(midnight - 364 * DAY)]
     assert _d(ticker["highest_52_week_price"]) == max(_d(c["high_price"]) for c in year)
     assert _d(ticker["lowest_52_week_price"]) == min(_d(c["low_price"]) for c in year)
-    high_day = max(year, key=lambda c: (_d(c["high_price"]), c["candle_date_time_utc"]))
-    assert ticker["highest_52_week_date"] == high_day["candle_date_time_utc"][:10]
+    by_date = {c["candle_date_time_utc"][:10]: c for c in year}
+    assert _d(by_date[ticker["highest_52_week_date"]]["high_price"]) == _d(
+        ticker["highest_52_week_price"]
+    )
+    assert _d(by_date[ticker["lowest_52_week_date"]]["low_price"]) == _d(
+        ticker["lowest_52_week_price"]
+    )
 
 
 def _iso(ms: int) -> str:
@@ -152,10 +205,16 @@ def _iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
-async def test_websocket_and_rest_agree_and_books_are_sound(ex: Exchange, session: aiohttp.ClientSession) -> None:
+async def test_websocket_and_rest_agree_and_books_are_sound(
+    ex: Exchange, session: aiohttp.ClientSession
+) -> None:
     client = await connect(ex, session)
-    await subscribe(client.ws, {"type": "ticker", "codes": ["KRW-BTC"]}, {"type": "trade", "codes": ["KRW-BTC"]},
-                    {"type": "orderbook", "codes": ["KRW-BTC"]})  # fmt: skip
+    await subscribe(
+        client.ws,
+        {"type": "ticker", "codes": ["KRW-BTC"]},
+        {"type": "trade", "codes": ["KRW-BTC"]},
+        {"type": "orderbook", "codes": ["KRW-BTC"]},
+    )
     for _ in range(3):
         await client.recv()
     ex.clock.advance(20_000)
@@ -177,7 +236,9 @@ async def test_websocket_and_rest_agree_and_books_are_sound(ex: Exchange, sessio
             assert all(p % 1000 == 0 for p in asks + bids), "KRW-BTC ticks are 1,000 won"
             last_book = frame
         elif frame["type"] == "trade":
-            touch = frame["best_bid_price"] if frame["ask_bid"] == "ASK" else frame["best_ask_price"]
+            touch = (
+                frame["best_bid_price"] if frame["ask_bid"] == "ASK" else frame["best_ask_price"]
+            )
             assert _d(frame["trade_price"]) == _d(touch), "trades print at the touch"
     # The latest WebSocket messages and REST agree on every field both carry.
     _, (rest_book,), _ = await get(session, ex.rest_url + "/orderbook?markets=KRW-BTC")
@@ -187,18 +248,28 @@ async def test_websocket_and_rest_agree_and_books_are_sound(ex: Exchange, sessio
     ws_ticker = tickers[-1]
     for key, value in rest_ticker.items():
         if key in ws_ticker:
-            assert _d(ws_ticker[key]) == _d(value) if not isinstance(value, str) else ws_ticker[key] == value, key
+            assert (
+                _d(ws_ticker[key]) == _d(value)
+                if not isinstance(value, str)
+                else ws_ticker[key] == value
+            ), key
     _, (rest_trade,), _ = await get(session, ex.rest_url + "/trades/ticks?market=KRW-BTC")
     ws_trade = trades[-1]
     assert rest_trade["sequential_id"] == ws_trade["sequential_id"]
     assert rest_trade["timestamp"] == ws_trade["trade_timestamp"]
     assert _d(rest_trade["trade_price"]) == _d(ws_trade["trade_price"])
-    assert _d(rest_trade["change_price"]) == (1 if ws_trade["change"] != "FALL" else -1) * _d(ws_trade["change_price"])
+    assert _d(rest_trade["change_price"]) == (1 if ws_trade["change"] != "FALL" else -1) * _d(
+        ws_trade["change_price"]
+    )
     truth = ex.truth_trades("KRW-BTC", from_ms=START_MS + 1 - 100)
-    assert [t["sequential_id"] for t in trades] == [t.sequential_id for t in truth if t.trade_timestamp > trades[0]["trade_timestamp"] - 1][: len(trades)]
+    assert [t["sequential_id"] for t in trades] == [
+        t.sequential_id for t in truth if t.trade_timestamp > trades[0]["trade_timestamp"] - 1
+    ][: len(trades)]
 
 
-async def test_orderbook_depth_levels_and_instruments(ex: Exchange, session: aiohttp.ClientSession) -> None:
+async def test_orderbook_depth_levels_and_instruments(
+    ex: Exchange, session: aiohttp.ClientSession
+) -> None:
     _, (book,), _ = await get(session, ex.rest_url + "/orderbook?markets=KRW-BTC&count=15")
     assert len(book["orderbook_units"]) == 15
     assert _d(book["total_ask_size"]) == sum(_d(u["ask_size"]) for u in book["orderbook_units"])
@@ -207,7 +278,10 @@ async def test_orderbook_depth_levels_and_instruments(ex: Exchange, session: aio
     level = inst["supported_levels"][2]
     _, (grouped,), _ = await get(session, ex.rest_url + f"/orderbook?markets=KRW-BTC&level={level}")
     assert _d(grouped["level"]) == _d(level)
-    assert all(_d(u["ask_price"]) % _d(level) == 0 and _d(u["bid_price"]) % _d(level) == 0 for u in grouped["orderbook_units"])
+    assert all(
+        _d(u["ask_price"]) % _d(level) == 0 and _d(u["bid_price"]) % _d(level) == 0
+        for u in grouped["orderbook_units"]
+    )
     _, unsupported, _ = await get(session, ex.rest_url + "/orderbook?markets=KRW-BTC&level=7")
     assert unsupported == []
     _, btc_level, _ = await get(session, ex.rest_url + "/orderbook?markets=BTC-ETH&level=10000")

@@ -18,8 +18,12 @@ def _run(seed: int, hash_seed: str) -> str:
     env = dict(os.environ, PYTHONHASHSEED=hash_seed)
     out = subprocess.run(
         [sys.executable, str(HERE / "determinism_run.py"), str(seed)],
-        capture_output=True, text=True, check=True, env=env, timeout=120,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+        timeout=120,
+    )
     return out.stdout.strip()
 
 

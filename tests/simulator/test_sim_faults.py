@@ -18,7 +18,9 @@ MARKETS = ["KRW-BTC", "KRW-XRP"]
 @pytest.fixture
 async def ex() -> AsyncIterator[Exchange]:
     config = ExchangeConfig(rest_limit_per_s=None, ws_connect_limit_per_s=None)
-    async with Exchange(seed=21, markets=MARKETS, clock=ManualClock(START_MS), config=config) as exchange:
+    async with Exchange(
+        seed=21, markets=MARKETS, clock=ManualClock(START_MS), config=config
+    ) as exchange:
         yield exchange
 
 
@@ -40,22 +42,32 @@ def sids(frames: list[Any]) -> list[int]:
     return [f["sequential_id"] for f in frames if isinstance(f, dict) and f.get("type") == "trade"]
 
 
-async def test_disconnect_closes_every_socket_once(ex: Exchange, session: aiohttp.ClientSession) -> None:
+async def test_disconnect_closes_every_socket_once(
+    ex: Exchange, session: aiohttp.ClientSession
+) -> None:
     a = await trade_client(ex, session)
     b = await trade_client(ex, session)
     fault = ex.faults.apply("disconnect")
     assert fault["start_ms"] == fault["end_ms"] == START_MS
     for client in (a, b):
         msg = await client.ws.receive(timeout=10)
-        assert msg.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR, aiohttp.WSMsgType.CLOSE)
+        assert msg.type in (
+            aiohttp.WSMsgType.CLOSED,
+            aiohttp.WSMsgType.ERROR,
+            aiohttp.WSMsgType.CLOSE,
+        )
     (logged,) = ex.faults.list()
     assert logged["effects"]["connections_closed"] == 2
     c = await trade_client(ex, session)
     ex.clock.advance(10_000)
-    assert sids(await c.pending()) == [t.sequential_id for t in ex.truth_trades("KRW-BTC", START_MS)]
+    assert sids(await c.pending()) == [
+        t.sequential_id for t in ex.truth_trades("KRW-BTC", START_MS)
+    ]
 
 
-async def test_stall_silences_old_sockets_and_serves_new_ones(ex: Exchange, session: aiohttp.ClientSession) -> None:
+async def test_stall_silences_old_sockets_and_serves_new_ones(
+    ex: Exchange, session: aiohttp.ClientSession
+) -> None:
     old = await trade_client(ex, session, autoping=False)
     ex.faults.apply("stall", seconds=10)
     await old.ws.ping(b"during")
@@ -67,7 +79,9 @@ async def test_stall_silences_old_sockets_and_serves_new_ones(ex: Exchange, sess
     ex.clock.advance(20_000)
     await old.ws.ping(b"after")
     pong = await old.ws.receive(timeout=10)
-    assert pong.type == aiohttp.WSMsgType.PONG and pong.data == b"after", "the stalled ping got no pong"
+    assert pong.type == aiohttp.WSMsgType.PONG and pong.data == b"after", (
+        "the stalled ping got no pong"
+    )
     after = sids(await old.pending())
     lag = ex.model("KRW-BTC").lag
     fresh_after = sids(await fresh.pending())
@@ -79,7 +93,9 @@ async def test_stall_silences_old_sockets_and_serves_new_ones(ex: Exchange, sess
     assert effects["pongs_withheld"] == 1
 
 
-async def test_refuse_ws_refuses_new_sockets_for_its_duration(ex: Exchange, session: aiohttp.ClientSession) -> None:
+async def test_refuse_ws_refuses_new_sockets_for_its_duration(
+    ex: Exchange, session: aiohttp.ClientSession
+) -> None:
     ex.faults.apply("refuse_ws", seconds=5)
     with pytest.raises(aiohttp.WSServerHandshakeError) as info:
         await session.ws_connect(ex.ws_url)
@@ -90,7 +106,9 @@ async def test_refuse_ws_refuses_new_sockets_for_its_duration(ex: Exchange, sess
     assert ex.faults.list()[0]["effects"] == {"connections_refused": 1}
 
 
-async def test_drop_ws_drops_exactly_the_logged_trades(ex: Exchange, session: aiohttp.ClientSession) -> None:
+async def test_drop_ws_drops_exactly_the_logged_trades(
+    ex: Exchange, session: aiohttp.ClientSession
+) -> None:
     client = await trade_client(ex, session)
     fault = ex.faults.apply("drop_ws", channel="trade", fraction=0.5, seconds=60)
     ex.clock.advance(90_000)
@@ -106,7 +124,9 @@ async def test_drop_ws_drops_exactly_the_logged_trades(ex: Exchange, session: ai
     assert set(dropped) <= rest, "dropped trades still exist in REST"
 
 
-async def test_delay_ws_holds_frames_back_in_order(ex: Exchange, session: aiohttp.ClientSession) -> None:
+async def test_delay_ws_holds_frames_back_in_order(
+    ex: Exchange, session: aiohttp.ClientSession
+) -> None:
     client = await trade_client(ex, session)
     ex.faults.apply("delay_ws", ms=3_000, seconds=20)
     ex.clock.advance(20_000)
@@ -123,7 +143,9 @@ async def test_delay_ws_holds_frames_back_in_order(ex: Exchange, session: aiohtt
     assert effects["messages_delayed"] == {"KRW-BTC": {"trade": len(window)}}
 
 
-async def test_malformed_ws_sends_broken_frames_then_data(ex: Exchange, session: aiohttp.ClientSession) -> None:
+async def test_malformed_ws_sends_broken_frames_then_data(
+    ex: Exchange, session: aiohttp.ClientSession
+) -> None:
     client = await trade_client(ex, session)
     ex.faults.apply("malformed_ws", count=3)
     ex.clock.advance(10_000)
@@ -152,7 +174,9 @@ async def test_rest_error_and_recovery(ex: Exchange, session: aiohttp.ClientSess
     assert effects["requests_failed_by_market"] == {"KRW-BTC": 1}
 
 
-async def test_rest_stale_serves_a_frozen_snapshot(ex: Exchange, session: aiohttp.ClientSession) -> None:
+async def test_rest_stale_serves_a_frozen_snapshot(
+    ex: Exchange, session: aiohttp.ClientSession
+) -> None:
     async with session.get(ex.rest_url + "/ticker?markets=KRW-BTC") as resp:
         before = await resp.read()
     ex.faults.apply("rest_stale", seconds=30)
@@ -184,15 +208,22 @@ async def test_clock_skew_shifts_timestamps(ex: Exchange, session: aiohttp.Clien
 
 
 async def test_admin_fault_endpoints(ex: Exchange, session: aiohttp.ClientSession) -> None:
-    async with session.post(ex.admin_url + "/faults", json={"kind": "rest_error", "status": 500, "seconds": 2}) as r:
+    async with session.post(
+        ex.admin_url + "/faults", json={"kind": "rest_error", "status": 500, "seconds": 2}
+    ) as r:
         applied = await r.json()
         assert r.status == 200 and set(applied) == {"id", "kind", "start_ms", "end_ms"}
         assert applied["end_ms"] - applied["start_ms"] == 2000
     async with session.get(ex.admin_url + "/faults") as r:
         (listed,) = await r.json()
         assert listed["id"] == applied["id"] and listed["active"] is True
-    for bad in ({"kind": "nope"}, {"kind": "drop_ws", "channel": "trade"}, {"kind": "stall", "seconds": -1},
-                {"kind": "drop_ws", "channel": "x", "fraction": 0.1, "seconds": 1}, {"seconds": 1}):  # fmt: skip
+    for bad in (
+        {"kind": "nope"},
+        {"kind": "drop_ws", "channel": "trade"},
+        {"kind": "stall", "seconds": -1},
+        {"kind": "drop_ws", "channel": "x", "fraction": 0.1, "seconds": 1},
+        {"seconds": 1},
+    ):
         async with session.post(ex.admin_url + "/faults", json=bad) as r:
             assert r.status == 400 and "error" in await r.json()
     async with session.post(ex.admin_url + "/faults", data="not json") as r:

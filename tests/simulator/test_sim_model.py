@@ -16,8 +16,13 @@ RECENT = day_floor(START_MS) - 7 * DAY_MS
 
 
 def model(code: str, seed: int = 0) -> MarketModel:
-    return MarketModel(build_spec(code), seed=seed, recent_start_ms=RECENT,
-                       history_start_ms=RECENT - 60 * DAY_MS, activity_scale=1.0)  # fmt: skip
+    return MarketModel(
+        build_spec(code),
+        seed=seed,
+        recent_start_ms=RECENT,
+        history_start_ms=RECENT - 60 * DAY_MS,
+        activity_scale=1.0,
+    )
 
 
 @settings(deadline=None, max_examples=40)
@@ -37,9 +42,13 @@ def test_blocks_meet_their_plans_and_tick_rules(code: str, hour: int, seed: int)
     assert (block.price[0], block.price[-1]) == (plan.open, plan.close)
     assert (max(block.price), min(block.price)) == (plan.high, plan.low)
     assert block.ts == sorted(block.ts) and all(start <= t < start + plan.length for t in block.ts)
-    assert len(set(block.sid)) == plan.n and all(s // 10_000 == t for s, t in zip(block.sid, block.ts, strict=True))
+    assert len(set(block.sid)) == plan.n and all(
+        s // 10_000 == t for s, t in zip(block.sid, block.ts, strict=True)
+    )
     table = tick_table(m.spec.quote)
-    for price, bid, side, volume in zip(block.price, block.bid, block.side, block.volume, strict=True):
+    for price, bid, side, volume in zip(
+        block.price, block.bid, block.side, block.volume, strict=True
+    ):
         assert price % tick_at(table, price) == 0 and bid % tick_at(table, bid) == 0
         assert price == (m.ask_of(bid) if side else bid), "trades print at the touch"
         assert volume >= 1

@@ -17,7 +17,9 @@ MARKETS = ["KRW-BTC", "KRW-ETH", "BTC-ETH"]
 @pytest.fixture
 async def ex() -> AsyncIterator[Exchange]:
     config = ExchangeConfig(ws_connect_limit_per_s=None, idle_timeout_s=120)
-    async with Exchange(seed=7, markets=MARKETS, clock=ManualClock(START_MS), config=config) as exchange:
+    async with Exchange(
+        seed=7, markets=MARKETS, clock=ManualClock(START_MS), config=config
+    ) as exchange:
         yield exchange
 
 
@@ -41,11 +43,17 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
         ('[{"ticket":"x"},{"type":"trades","codes":["KRW-BTC"]}]', "INVALID_PARAM"),
         ('[{"ticket":"x"},{"type":"candle.7m","codes":["KRW-BTC"]}]', "INVALID_PARAM"),
         ('[{"ticket":"x"},{"type":"trade","codes":"KRW-BTC"}]', "INVALID_PARAM"),
-        ('[{"ticket":"x"},{"type":"trade","codes":["KRW-BTC"],"is_only_snapshot":"yes"}]', "INVALID_PARAM"),
+        (
+            '[{"ticket":"x"},{"type":"trade","codes":["KRW-BTC"],"is_only_snapshot":"yes"}]',
+            "INVALID_PARAM",
+        ),
         ('[{"ticket":"x"},{"type":"trade","codes":["KRW-BTC"]},{"format":"XML"}]', "INVALID_PARAM"),
         ('[{"ticket":"x"},{"method":"UNSUBSCRIBE"}]', "INVALID_PARAM"),
         ('[{"ticket":""},{"type":"trade","codes":["KRW-BTC"]}]', "INVALID_PARAM"),
-        ('[{"ticket":"x"},{"type":"orderbook","codes":["KRW-BTC"],"level":"abc"}]', "INVALID_PARAM"),
+        (
+            '[{"ticket":"x"},{"type":"orderbook","codes":["KRW-BTC"],"level":"abc"}]',
+            "INVALID_PARAM",
+        ),
     ],
 )
 async def test_request_errors_then_the_socket_still_works(
@@ -59,7 +67,9 @@ async def test_request_errors_then_the_socket_still_works(
     assert (await client.recv())["type"] == "ticker"
 
 
-async def test_subscriptions_replace_snapshot_flags_and_unknown_codes(ex: Exchange, session: aiohttp.ClientSession) -> None:
+async def test_subscriptions_replace_snapshot_flags_and_unknown_codes(
+    ex: Exchange, session: aiohttp.ClientSession
+) -> None:
     client = await connect(ex, session)
     await subscribe(client.ws, {"type": "trade", "codes": ["KRW-BTC", "KRW-NOPE", "krw-eth"]})
     first = await client.recv()
@@ -69,7 +79,9 @@ async def test_subscriptions_replace_snapshot_flags_and_unknown_codes(ex: Exchan
     snap = await client.recv()
     assert (snap["type"], snap["stream_type"]) == ("ticker", "SNAPSHOT")
     ex.clock.advance(60_000)
-    assert await client.pending() == [], "a new request replaced the trade stream; only-snapshot sends no more"
+    assert await client.pending() == [], (
+        "a new request replaced the trade stream; only-snapshot sends no more"
+    )
     await subscribe(client.ws, {"type": "trade", "codes": ["KRW-ETH"], "is_only_realtime": True})
     await client.ws.send_str('[{"ticket":"sync"},{"method":"LIST_SUBSCRIPTIONS"}]')
     assert (await client.recv())["result"] == [{"type": "trade", "codes": ["KRW-ETH"]}]
@@ -87,7 +99,9 @@ async def test_ping_text_and_ping_frames(ex: Exchange, session: aiohttp.ClientSe
     assert msg.type == aiohttp.WSMsgType.PONG and msg.data == b"hello"
 
 
-async def test_idle_timeout_on_the_exchange_clock(ex: Exchange, session: aiohttp.ClientSession) -> None:
+async def test_idle_timeout_on_the_exchange_clock(
+    ex: Exchange, session: aiohttp.ClientSession
+) -> None:
     quiet = await connect(ex, session)
     talker = await connect(ex, session)
     ex.clock.advance(100_000)
@@ -102,10 +116,16 @@ async def test_idle_timeout_on_the_exchange_clock(ex: Exchange, session: aiohttp
     assert ex.stats["ws_idle_closed"] == 1
 
 
-async def test_candle_pushes_at_most_once_a_second(ex: Exchange, session: aiohttp.ClientSession) -> None:
+async def test_candle_pushes_at_most_once_a_second(
+    ex: Exchange, session: aiohttp.ClientSession
+) -> None:
     client = await connect(ex, session)
-    await subscribe(client.ws, {"type": "candle.1s", "codes": ["KRW-BTC"]}, {"type": "candle.1m", "codes": ["KRW-BTC"]},
-                    {"type": "trade", "codes": ["KRW-BTC"], "is_only_realtime": True})  # fmt: skip
+    await subscribe(
+        client.ws,
+        {"type": "candle.1s", "codes": ["KRW-BTC"]},
+        {"type": "candle.1m", "codes": ["KRW-BTC"]},
+        {"type": "trade", "codes": ["KRW-BTC"], "is_only_realtime": True},
+    )
     await client.recv()
     await client.recv()
     ex.clock.advance(300_000)
@@ -120,8 +140,12 @@ async def test_candle_pushes_at_most_once_a_second(ex: Exchange, session: aiohtt
     pushed_seconds = {t["timestamp"] // 1000 for t in trades}
     assert len(minute) <= len(pushed_seconds) + 5
     for f in minute:
-        in_candle = [t for t in trades if t["trade_timestamp"] // 60_000 * 60_000 == _ms(f["candle_date_time_utc"])
-                     and t["trade_timestamp"] <= f["timestamp"]]  # fmt: skip
+        in_candle = [
+            t
+            for t in trades
+            if t["trade_timestamp"] // 60_000 * 60_000 == _ms(f["candle_date_time_utc"])
+            and t["trade_timestamp"] <= f["timestamp"]
+        ]
         assert f["candle_acc_trade_volume"] >= sum(t["trade_volume"] for t in in_candle)
 
 
@@ -132,23 +156,37 @@ def _ms(iso: str) -> int:
 
 
 async def test_message_rate_limit_then_teapot(session: aiohttp.ClientSession) -> None:
-    config = ExchangeConfig(ws_message_limit_per_s=2, ws_message_limit_per_min=100, ws_violations_before_close=3)
-    async with Exchange(seed=1, markets=["KRW-BTC"], clock=ManualClock(START_MS), config=config) as ex:
+    config = ExchangeConfig(
+        ws_message_limit_per_s=2, ws_message_limit_per_min=100, ws_violations_before_close=3
+    )
+    async with Exchange(
+        seed=1, markets=["KRW-BTC"], clock=ManualClock(START_MS), config=config
+    ) as ex:
         client = await connect(ex, session)
-        request = json.dumps([{"ticket": "x"}, {"type": "ticker", "codes": ["KRW-BTC"], "is_only_snapshot": True}])
+        request = json.dumps(
+            [{"ticket": "x"}, {"type": "ticker", "codes": ["KRW-BTC"], "is_only_snapshot": True}]
+        )
         names = []
         for _ in range(5):
             await client.ws.send_str(request)
             frame = await client.recv()
             names.append(frame["error"]["name"] if "error" in frame else frame["type"])
-        assert names == ["ticker", "ticker", "Too Many Requests", "Too Many Requests", "I'm a teapot"]
+        assert names == [
+            "ticker",
+            "ticker",
+            "Too Many Requests",
+            "Too Many Requests",
+            "I'm a teapot",
+        ]
         msg = await client.ws.receive(timeout=10)
         assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
 
 
 async def test_connect_limit(session: aiohttp.ClientSession) -> None:
     config = ExchangeConfig(ws_connect_limit_per_s=2)
-    async with Exchange(seed=1, markets=["KRW-BTC"], clock=ManualClock(START_MS), config=config) as ex:
+    async with Exchange(
+        seed=1, markets=["KRW-BTC"], clock=ManualClock(START_MS), config=config
+    ) as ex:
         opened = [await session.ws_connect(ex.ws_url) for _ in range(2)]
         with pytest.raises(aiohttp.WSServerHandshakeError) as info:
             await session.ws_connect(ex.ws_url)
@@ -160,7 +198,9 @@ async def test_connect_limit(session: aiohttp.ClientSession) -> None:
 
 async def test_rest_rate_limit_429_then_418(session: aiohttp.ClientSession) -> None:
     config = ExchangeConfig(rest_limit_per_s=3, rest_429s_before_block=2, rest_block_s=30)
-    async with Exchange(seed=1, markets=["KRW-BTC"], clock=ManualClock(START_MS), config=config) as ex:
+    async with Exchange(
+        seed=1, markets=["KRW-BTC"], clock=ManualClock(START_MS), config=config
+    ) as ex:
         statuses, remaining = [], []
         for _ in range(6):
             status, body, headers = await get(session, ex.rest_url + "/ticker?markets=KRW-BTC")
@@ -177,9 +217,17 @@ async def test_rest_rate_limit_429_then_418(session: aiohttp.ClientSession) -> N
 
 async def test_groups_are_independent(session: aiohttp.ClientSession) -> None:
     config = ExchangeConfig(rest_limit_per_s=2)
-    async with Exchange(seed=1, markets=["KRW-BTC"], clock=ManualClock(START_MS), config=config) as ex:
-        for path in ("/ticker?markets=KRW-BTC", "/ticker?markets=KRW-BTC", "/orderbook?markets=KRW-BTC",
-                     "/trades/ticks?market=KRW-BTC", "/candles/minutes/1?market=KRW-BTC", "/market/all"):  # fmt: skip
+    async with Exchange(
+        seed=1, markets=["KRW-BTC"], clock=ManualClock(START_MS), config=config
+    ) as ex:
+        for path in (
+            "/ticker?markets=KRW-BTC",
+            "/ticker?markets=KRW-BTC",
+            "/orderbook?markets=KRW-BTC",
+            "/trades/ticks?market=KRW-BTC",
+            "/candles/minutes/1?market=KRW-BTC",
+            "/market/all",
+        ):
             status, _, headers = await get(session, ex.rest_url + path)
             assert status == 200, path
         assert headers["Remaining-Req"] == "group=market; min=1800; sec=1"
@@ -190,18 +238,38 @@ async def test_groups_are_independent(session: aiohttp.ClientSession) -> None:
     [
         ("/trades/ticks", 400, "Missing request parameter error. Check the required parameters!"),
         ("/trades/ticks?market=KRW-BTC&count=0", 400, "Invalid parameter. Check the given value!"),
-        ("/trades/ticks?market=KRW-BTC&count=x", 400, "Type mismatch error. Check the parameters type!"),
-        ("/trades/ticks?market=KRW-BTC&to=25:00:00", 400, "Invalid parameter. Check the given value!"),
+        (
+            "/trades/ticks?market=KRW-BTC&count=x",
+            400,
+            "Type mismatch error. Check the parameters type!",
+        ),
+        (
+            "/trades/ticks?market=KRW-BTC&to=25:00:00",
+            400,
+            "Invalid parameter. Check the given value!",
+        ),
         ("/trades/ticks?market=KRW-BTC&to=noon", 400, "Invalid parameter. Check the given value!"),
-        ("/trades/ticks?market=KRW-BTC&cursor=abc", 400, "Type mismatch error. Check the parameters type!"),
+        (
+            "/trades/ticks?market=KRW-BTC&cursor=abc",
+            400,
+            "Type mismatch error. Check the parameters type!",
+        ),
         ("/trades/ticks?market=KRW-XYZ", 404, "Code not found"),
         ("/candles/minutes/2?market=KRW-BTC", 400, "specified unit is not valid."),
         ("/candles/minutes/x?market=KRW-BTC", 400, "specified unit is not valid."),
-        ("/candles/days?market=KRW-BTC&to=yesterday", 400, "Invalid parameter. Check the given value!"),
+        (
+            "/candles/days?market=KRW-BTC&to=yesterday",
+            400,
+            "Invalid parameter. Check the given value!",
+        ),
         ("/candles/days?market=KRW-BTC&count=-1", 400, "Invalid parameter. Check the given value!"),
         ("/candles/hours?market=KRW-BTC", 404, "Not found"),
         ("/orderbook?markets=KRW-BTC&count=0", 400, "Invalid parameter. Check the given value!"),
-        ("/orderbook?markets=KRW-BTC&level=abc", 400, "Type mismatch error. Check the parameters type!"),
+        (
+            "/orderbook?markets=KRW-BTC&level=abc",
+            400,
+            "Type mismatch error. Check the parameters type!",
+        ),
         ("/orderbook?markets=KRW-BTC&level=-5", 400, "Invalid parameter. Check the given value!"),
         ("/ticker/all", 400, "Missing request parameter error. Check the required parameters!"),
         ("/ticker/all?quote_currencies=k1", 400, "Invalid parameter. Check the given value!"),
@@ -209,7 +277,9 @@ async def test_groups_are_independent(session: aiohttp.ClientSession) -> None:
         ("/nothing/here", 404, "Not found"),
     ],
 )
-async def test_bad_rest_requests_get_upbit_errors(ex: Exchange, session: aiohttp.ClientSession, path: str, status: int, message: str) -> None:
+async def test_bad_rest_requests_get_upbit_errors(
+    ex: Exchange, session: aiohttp.ClientSession, path: str, status: int, message: str
+) -> None:
     got, body, headers = await get(session, ex.rest_url + path)
     assert (got, body) == (status, {"error": {"name": status, "message": message}})
     assert "Remaining-Req" in headers
@@ -218,13 +288,24 @@ async def test_bad_rest_requests_get_upbit_errors(ex: Exchange, session: aiohttp
 async def test_rest_query_forms(ex: Exchange, session: aiohttp.ClientSession) -> None:
     async with session.post(ex.rest_url + "/ticker?markets=KRW-BTC") as resp:
         assert resp.status == 405
-    _, ticks, _ = await get(session, ex.rest_url + "/trades/ticks?market=KRW-BTC&count=900&daysAgo=1&to=235959")
+    _, ticks, _ = await get(
+        session, ex.rest_url + "/trades/ticks?market=KRW-BTC&count=900&daysAgo=1&to=235959"
+    )
     assert len(ticks) == 500
-    _, utc, _ = await get(session, ex.rest_url + "/candles/minutes/60?market=KRW-BTC&count=2&to=2026-09-21T12:00:00Z")
-    _, kst, _ = await get(session, ex.rest_url + "/candles/minutes/60?market=KRW-BTC&count=2&to=2026-09-21T21:00:00%2B09:00")
-    _, spaced, _ = await get(session, ex.rest_url + "/candles/minutes/60?market=KRW-BTC&count=2&to=2026-09-21%2012:00:00")
+    _, utc, _ = await get(
+        session, ex.rest_url + "/candles/minutes/60?market=KRW-BTC&count=2&to=2026-09-21T12:00:00Z"
+    )
+    _, kst, _ = await get(
+        session,
+        ex.rest_url + "/candles/minutes/60?market=KRW-BTC&count=2&to=2026-09-21T21:00:00%2B09:00",
+    )
+    _, spaced, _ = await get(
+        session, ex.rest_url + "/candles/minutes/60?market=KRW-BTC&count=2&to=2026-09-21%2012:00:00"
+    )
     assert utc == kst == spaced and utc[0]["candle_date_time_utc"] == "2026-09-21T11:00:00"
     _, all_krw, _ = await get(session, ex.rest_url + "/ticker/all?quote_currencies=KRW,BTC")
     assert [t["market"] for t in all_krw] == MARKETS
-    _, old_seconds, _ = await get(session, ex.rest_url + "/candles/seconds?market=KRW-BTC&to=2026-01-01T00:00:00")
+    _, old_seconds, _ = await get(
+        session, ex.rest_url + "/candles/seconds?market=KRW-BTC&to=2026-01-01T00:00:00"
+    )
     assert old_seconds == [], "seconds candles reach back three months only"

@@ -14,10 +14,23 @@ from tape.cli import main
 
 def test_tape_exchange_serves_and_ends_by_itself() -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tape", "exchange", "--duration", "3s", "--markets", "KRW-BTC,KRW-ETH",
-         "--manual-clock", "--start", "2026-09-21T14:13:20"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "tape",
+            "exchange",
+            "--duration",
+            "2s",
+            "--markets",
+            "KRW-BTC,KRW-ETH",
+            "--manual-clock",
+            "--start",
+            "2026-09-21T14:13:20",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stdout is not None
         urls = json.loads(proc.stdout.readline())
@@ -25,7 +38,9 @@ def test_tape_exchange_serves_and_ends_by_itself() -> None:
         assert urls["admin_url"].endswith("/_sim")
         with urllib.request.urlopen(urls["rest_url"] + "/market/all") as resp:
             assert [m["market"] for m in json.load(resp)] == ["KRW-BTC", "KRW-ETH"]
-        request = urllib.request.Request(urls["admin_url"] + "/clock", data=b'{"advance_ms": 5000}', method="POST")
+        request = urllib.request.Request(
+            urls["admin_url"] + "/clock", data=b'{"advance_ms": 5000}', method="POST"
+        )
         with urllib.request.urlopen(request) as resp:
             assert json.load(resp)["now_ms"] == 1_790_000_005_000
         assert proc.wait(timeout=60) == 0
@@ -46,8 +61,21 @@ def test_tape_exchange_rejects_bad_flags() -> None:
 
 def test_tape_exchange_in_process_firehose() -> None:
     result = CliRunner().invoke(
-        main, ["exchange", "--duration", "0.2s", "--markets", "KRW-BTC", "--speed", "10",
-               "--firehose", "mixed", "--firehose-frames", "10", "--no-rate-limits"],
-    )  # fmt: skip
+        main,
+        [
+            "exchange",
+            "--duration",
+            "0.2s",
+            "--markets",
+            "KRW-BTC",
+            "--speed",
+            "10",
+            "--firehose",
+            "mixed",
+            "--firehose-frames",
+            "10",
+            "--no-rate-limits",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(result.output.splitlines()[0])["ws_url"].startswith("ws://127.0.0.1:")
