@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import aiohttp
@@ -12,12 +11,6 @@ import pytest
 from sim_helpers import START_MS, connect, decode, get, subscribe
 
 from simulator import Exchange, ExchangeConfig, FirehoseConfig, ManualClock, RealClock, ScaledClock
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as s:
-        yield s
 
 
 async def test_clock_over_http_settles_and_frames_are_counted(

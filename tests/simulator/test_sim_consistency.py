@@ -25,12 +25,6 @@ async def ex() -> AsyncIterator[Exchange]:
         yield exchange
 
 
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as s:
-        yield s
-
-
 def _d(value: Any) -> Decimal:
     return Decimal(str(value))
 

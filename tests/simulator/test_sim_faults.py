@@ -24,12 +24,6 @@ async def ex() -> AsyncIterator[Exchange]:
         yield exchange
 
 
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as s:
-        yield s
-
-
 async def trade_client(ex: Exchange, session: aiohttp.ClientSession, **kwargs: Any) -> Client:
     client = await connect(ex, session, **kwargs)
     await subscribe(client.ws, {"type": "trade", "codes": ["KRW-BTC"], "is_only_realtime": True})

@@ -23,12 +23,6 @@ async def ex() -> AsyncIterator[Exchange]:
         yield exchange
 
 
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as s:
-        yield s
-
-
 @pytest.mark.parametrize(
     ("request_text", "name"),
     [
