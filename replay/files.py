@@ -1,0 +1,452 @@
+"""Finding and reading the files of a selection, never more than it needs.
+
+:func:`discover` walks ``<root>/<dataset>/date=.../symbol=.../part-<first>-<last>.parquet``
+(:mod:`recorder.layout`) and keeps only the partitions and files whose date, symbol and
+receive-time range meet the selection. It reads each kept file's footer: the schema version
+(an unknown one is a clear :class:`~replay.errors.UnsupportedSchemaVersion`), and per row group
+the statistics of ``session_id``, ``seq`` and ``received_ns``, so row groups outside the window
+are never read.
+
+:func:`cursors` turns the files into :class:`Cursor` objects, one per (file, session): each
+yields that session's rows of the file as :class:`Chunk` batches in ``seq`` order, filtered
+to the selection, with bounded read-ahead (one batch of at most :func:`batch_rows` rows). A file
+whose row groups each hold one session in ascending ``seq`` (what the recorder writes) is
+streamed batch by batch; any other file (a hand-made merge, several sessions per row group) is
+read whole for its session and sorted, which bounds memory by that file's size.
+
+Reading older schema versions: :data:`UPGRADES` maps a version to a function turning a batch
+of it into the current schema. Version 1 is the current one.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from recorder.layout import MANIFEST_FILE, date_of_ns, parse_part_name
+from recorder.schema import (
+    DATASET_KEY,
+    DATASETS,
+    DATE_ONLY_DATASETS,
+    SCHEMA_VERSION,
+    UnknownSchemaVersion,
+    schema_version_of,
+)
+from replay.errors import RecordingFormatError, RecordingNotFound, UnsupportedSchemaVersion
+from replay.selection import Selection
+
+__all__ = [
+    "I64",
+    "UPGRADES",
+    "Chunk",
+    "Cursor",
+    "PartFile",
+    "RowGroupInfo",
+    "batch_rows",
+    "check_root",
+    "cursors",
+    "discover",
+]
+
+I64 = npt.NDArray[np.int64]
+
+UPGRADES: Final[dict[int, Callable[[str, pa.RecordBatch], pa.RecordBatch]]] = {
+    SCHEMA_VERSION: lambda dataset, batch: batch,
+}
+"""For each schema version replay reads, how a batch of it becomes the current schema."""
+
+_BATCH_ROWS: Final = {"trade": 8192, "ticker": 2048, "candle": 2048, "orderbook": 256}
+_KEY_COLUMNS: Final = ("session_id", "seq", "received_ns")
+_DATE_DIR: Final = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
+_SYMBOL_DIR: Final = re.compile(r"^symbol=(.+)$")
+
+
+def batch_rows(dataset: str, keys_only: bool = False) -> int:
+    """Return the rows per batch read for ``dataset``: the unit of read-ahead per file."""
+    if keys_only:
+        return 65536
+    return _BATCH_ROWS.get(dataset, 1024)
+
+
+@dataclass(frozen=True, slots=True)
+class RowGroupInfo:
+    """What a row group's statistics say. ``session`` is ``None`` when it holds several
+    sessions or has no statistics; the ranges are ``None`` when unknown."""
+
+    index: int
+    num_rows: int
+    session: str | None
+    seq_min: int | None
+    seq_max: int | None
+    recv_min: int | None
+    recv_max: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class PartFile:
+    """A part file of the selection and its row groups that meet the window."""
+
+    path: Path
+    dataset: str
+    symbol: str | None
+    version: int
+    row_groups: tuple[RowGroupInfo, ...]
+
+
+class Chunk:
+    """One batch of a cursor: rows of one file and one session, in ``seq`` order.
+
+    ``seq`` and ``received`` are the key columns as numpy arrays; ``clock`` is filled by
+    :func:`replay.order.replay_order` as rows are placed. ``decoded`` is a cache slot owned by
+    the consumer of the chunk (the engine keeps decoded records there).
+    """
+
+    __slots__ = ("batch", "clock", "dataset", "decoded", "received", "seq", "session", "symbol")
+
+    def __init__(
+        self, dataset: str, symbol: str | None, session: str, batch: pa.RecordBatch
+    ) -> None:
+        self.dataset = dataset
+        self.symbol = symbol
+        self.session = session
+        self.batch = batch
+        self.seq: I64 = batch.column("seq").to_numpy()
+        self.received: I64 = batch.column("received_ns").to_numpy()
+        self.clock: I64 = np.empty(batch.num_rows, dtype=np.int64)
+        self.decoded: tuple[int, int, list[Any]] | None = None
+
+    def __len__(self) -> int:
+        return int(self.batch.num_rows)
+
+
+def check_root(root: Path) -> None:
+    """Check that ``root`` holds a recording.
+
+    Raises:
+        RecordingNotFound: ``root`` is missing, not a directory, or holds neither a
+            ``tape.json`` nor any dataset directory.
+    """
+    if not root.is_dir():
+        raise RecordingNotFound(
+            f"{root} is not a directory: give the directory a recorder wrote (its --out)"
+        )
+    if (root / MANIFEST_FILE).is_file():
+        return
+    if any((root / name).is_dir() for name in DATASETS):
+        return
+    raise RecordingNotFound(
+        f"{root} holds no recording (no {MANIFEST_FILE}, no dataset directories): "
+        "give the directory a recorder wrote (its --out)"
+    )
+
+
+def _dirs(parent: Path, pattern: re.Pattern[str]) -> list[tuple[str, Path]]:
+    if not parent.is_dir():
+        return []
+    found = []
+    for entry in parent.iterdir():
+        match = pattern.match(entry.name)
+        if match is not None and entry.is_dir():
+            found.append((match.group(1), entry))
+    return sorted(found)
+
+
+def discover(selection: Selection, dataset: str) -> list[PartFile]:
+    """Return the part files of ``dataset`` that can hold selected rows, in path order.
+
+    Raises:
+        RecordingFormatError: a file's footer is unreadable or names another dataset.
+        UnsupportedSchemaVersion: a file was written with a schema version replay does not
+            read.
+    """
+    first_day = date_of_ns(selection.start_ns) if selection.start_ns is not None else None
+    last_day = date_of_ns(selection.end_ns - 1) if selection.end_ns is not None else None
+    parts: list[PartFile] = []
+    for day_text, day_dir in _dirs(selection.root / dataset, _DATE_DIR):
+        day = date.fromisoformat(day_text)
+        if (first_day is not None and day < first_day) or (last_day is not None and day > last_day):
+            continue
+        if dataset in DATE_ONLY_DATASETS:
+            leaves: list[tuple[str | None, Path]] = [(None, day_dir)]
+        else:
+            leaves = [
+                (symbol, path)
+                for symbol, path in _dirs(day_dir, _SYMBOL_DIR)
+                if selection.wants_symbol(symbol)
+            ]
+        for symbol, leaf in leaves:
+            for path in sorted(leaf.iterdir()):
+                interval = parse_part_name(path.name)
+                if interval is None or not selection.overlaps(*interval):
+                    continue
+                part = _read_footer(path, dataset, symbol, selection)
+                if part.row_groups:
+                    parts.append(part)
+    return parts
+
+
+def _stat(column: pq.ColumnChunkMetaData) -> tuple[object, object] | None:
+    stats = column.statistics
+    if stats is None or not stats.has_min_max:
+        return None
+    return stats.min, stats.max
+
+
+def _read_footer(path: Path, dataset: str, symbol: str | None, selection: Selection) -> PartFile:
+    try:
+        meta = pq.read_metadata(path)
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise RecordingFormatError(
+            path, f"not a readable Parquet file ({exc}); move it out of the recording"
+        ) from exc
+    kv = meta.metadata or {}
+    try:
+        version = schema_version_of(kv)
+    except UnknownSchemaVersion as exc:
+        raise UnsupportedSchemaVersion(path, str(exc)) from exc
+    if version not in UPGRADES:
+        raise UnsupportedSchemaVersion(
+            path, f"schema version {version} has no reader in replay: install a newer tape"
+        )
+    written = kv.get(DATASET_KEY)
+    if written is not None and written.decode() != dataset:
+        raise RecordingFormatError(
+            path, f"holds dataset {written.decode()!r} but lies under {dataset!r}: move it"
+        )
+    names = [meta.schema.column(i).path for i in range(meta.num_columns)]
+    missing = [name for name in _KEY_COLUMNS if name not in names]
+    if missing:
+        raise RecordingFormatError(path, f"lacks the key columns {missing}: not a tape part")
+    where = {name: names.index(name) for name in _KEY_COLUMNS}
+    groups = []
+    for index in range(meta.num_row_groups):
+        group = meta.row_group(index)
+        if group.num_rows == 0:
+            continue
+        session = _stat(group.column(where["session_id"]))
+        seq = _stat(group.column(where["seq"]))
+        recv = _stat(group.column(where["received_ns"]))
+        info = RowGroupInfo(
+            index=index,
+            num_rows=group.num_rows,
+            session=str(session[0]) if session is not None and session[0] == session[1] else None,
+            seq_min=int(seq[0]) if seq is not None else None,  # type: ignore[call-overload]
+            seq_max=int(seq[1]) if seq is not None else None,  # type: ignore[call-overload]
+            recv_min=int(recv[0]) if recv is not None else None,  # type: ignore[call-overload]
+            recv_max=int(recv[1]) if recv is not None else None,  # type: ignore[call-overload]
+        )
+        if (
+            info.recv_min is not None
+            and info.recv_max is not None
+            and not selection.overlaps(info.recv_min, info.recv_max)
+        ):
+            continue
+        groups.append(info)
+    return PartFile(path, dataset, symbol, version, tuple(groups))
+
+
+class Cursor:
+    """The rows of one session in one file, in ``seq`` order, one :class:`Chunk` at a time.
+
+    ``bound_seq`` and ``bound_ns`` are lower bounds of the cursor's ``seq`` and
+    ``received_ns`` known before it is opened (from statistics), so a merge opens it only when
+    its rows can come next. Call :meth:`next_chunk` until it returns ``None``; :meth:`close`
+    releases the file.
+    """
+
+    def __init__(
+        self,
+        part: PartFile,
+        session: str,
+        groups: Sequence[RowGroupInfo],
+        *,
+        bound_seq: int,
+        bound_ns: int,
+        streaming: bool,
+        selection: Selection,
+        columns: Sequence[str] | None,
+    ) -> None:
+        self.part = part
+        self.session = session
+        self.groups = tuple(groups)
+        self.bound_seq = bound_seq
+        self.bound_ns = bound_ns
+        self.streaming = streaming
+        self._selection = selection
+        self._columns = list(columns) if columns is not None else None
+        self._batches: Iterator[pa.RecordBatch] | None = None
+        self._last_seq = -1
+
+    def _read_columns(self) -> list[str] | None:
+        if self._columns is None:
+            return None
+        wanted = list(self._columns)
+        extra = ["symbols"] if self.part.dataset == "events" and self._selection.symbols else []
+        for name in (*_KEY_COLUMNS, *extra):
+            if name not in wanted:
+                wanted.append(name)
+        return wanted
+
+    def _open(self) -> Iterator[pa.RecordBatch]:
+        path = self.part.path
+        keys_only = self._columns is not None and set(self._columns) <= set(_KEY_COLUMNS)
+        size = batch_rows(self.part.dataset, keys_only)
+        try:
+            handle = pq.ParquetFile(path)
+            indexes = [g.index for g in self.groups]
+            if self.streaming:
+                yield from handle.iter_batches(
+                    batch_size=size, row_groups=indexes, columns=self._read_columns()
+                )
+                return
+            table = handle.read_row_groups(indexes, columns=self._read_columns())
+        except (OSError, pa.ArrowInvalid) as exc:
+            raise RecordingFormatError(path, f"cannot be read ({exc}); move it aside") from exc
+        table = table.filter(pc.equal(table["session_id"], self.session))
+        table = table.take(pc.sort_indices(table, [("seq", "ascending")]))
+        yield from table.to_batches(max_chunksize=size)
+
+    def next_chunk(self) -> Chunk | None:
+        """Return the next non-empty chunk of selected rows, or ``None`` when done.
+
+        Raises:
+            RecordingFormatError: the file is unreadable, or its rows are not in ``seq``
+                order within the session although its statistics promised so.
+        """
+        if self._batches is None:
+            self._batches = self._open()
+        for raw in self._batches:
+            batch = self._filter(UPGRADES[self.part.version](self.part.dataset, raw))
+            if batch.num_rows == 0:
+                continue
+            chunk = Chunk(self.part.dataset, self.part.symbol, self.session, batch)
+            seq = chunk.seq
+            if seq[0] <= self._last_seq or (len(seq) > 1 and not bool(np.all(seq[1:] > seq[:-1]))):
+                raise RecordingFormatError(
+                    self.part.path,
+                    f"rows of session {self.session} are not in seq order (the recorder writes "
+                    "them in delivery order): rewrite the file sorted by (session_id, seq)",
+                )
+            self._last_seq = int(seq[-1])
+            return chunk
+        return None
+
+    def _filter(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        selection = self._selection
+        mask: pa.Array | None = None
+        if selection.start_ns is not None or selection.end_ns is not None:
+            received = batch.column("received_ns")
+            if selection.start_ns is not None:
+                mask = pc.greater_equal(received, selection.start_ns)
+            if selection.end_ns is not None:
+                upper = pc.less(received, selection.end_ns)
+                mask = upper if mask is None else pc.and_(mask, upper)
+        if self.part.dataset == "events" and selection.symbols:
+            wanted = _events_mask(batch.column("symbols"), selection.symbols)
+            mask = wanted if mask is None else pc.and_(mask, wanted)
+        if mask is None:
+            return batch
+        return batch.filter(mask)
+
+    def close(self) -> None:
+        """Release the file (idempotent)."""
+        if self._batches is not None and hasattr(self._batches, "close"):
+            self._batches.close()
+        self._batches = iter(())
+
+
+def _events_mask(symbols: pa.Array, wanted: frozenset[str]) -> pa.Array:
+    # An event is selected when it names no symbol or at least one selected symbol.
+    lengths = pc.list_value_length(symbols)
+    hits = pc.is_in(pc.list_flatten(symbols), value_set=pa.array(sorted(wanted), pa.string()))
+    parents = pc.list_parent_indices(symbols)
+    hit_rows = np.zeros(len(symbols), dtype=bool)
+    hit_rows[parents.to_numpy()[hits.to_numpy(zero_copy_only=False)]] = True
+    return pc.or_(pc.equal(lengths, 0), pa.array(hit_rows))
+
+
+def cursors(
+    parts: Sequence[PartFile], selection: Selection, columns: Sequence[str] | None = None
+) -> list[Cursor]:
+    """Return one :class:`Cursor` per (file, session) of ``parts``.
+
+    ``columns`` projects what is read (``None``: every column); the key columns are always
+    read. Files without usable statistics have their key columns read here to find their
+    sessions.
+
+    Raises:
+        RecordingFormatError: a file cannot be read.
+    """
+    out: list[Cursor] = []
+    for part in parts:
+        out.extend(_part_cursors(part, selection, columns))
+    return out
+
+
+def _part_cursors(
+    part: PartFile, selection: Selection, columns: Sequence[str] | None
+) -> list[Cursor]:
+    groups = part.row_groups
+    known = all(
+        g.session is not None and g.seq_min is not None and g.recv_min is not None for g in groups
+    )
+    if known:
+        by_session: dict[str, list[RowGroupInfo]] = {}
+        for group in groups:
+            by_session.setdefault(group.session, []).append(group)  # type: ignore[arg-type]
+        out = []
+        for session, mine in sorted(by_session.items()):
+            ascending = all(
+                a.seq_max is not None and b.seq_min is not None and a.seq_max < b.seq_min
+                for a, b in itertools.pairwise(mine)
+            )
+            out.append(
+                Cursor(
+                    part,
+                    session,
+                    mine,
+                    bound_seq=min(int(g.seq_min or 0) for g in mine),
+                    bound_ns=min(int(g.recv_min or 0) for g in mine),
+                    streaming=ascending,
+                    selection=selection,
+                    columns=columns,
+                )
+            )
+        return out
+    # Statistics do not tell the sessions apart: read the keys to find them.
+    try:
+        keys = pq.ParquetFile(part.path).read_row_groups(
+            [g.index for g in groups], columns=list(_KEY_COLUMNS)
+        )
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise RecordingFormatError(part.path, f"cannot be read ({exc}); move it aside") from exc
+    out = []
+    sessions = sorted(str(s) for s in pc.unique(keys["session_id"]).to_pylist())
+    for session in sessions:
+        mine = keys.filter(pc.equal(keys["session_id"], session))
+        seq = pc.min_max(mine["seq"])
+        recv = pc.min_max(mine["received_ns"])
+        out.append(
+            Cursor(
+                part,
+                session,
+                groups,
+                bound_seq=int(seq["min"].as_py()),
+                bound_ns=int(recv["min"].as_py()),
+                streaming=False,
+                selection=selection,
+                columns=columns,
+            )
+        )
+    return out

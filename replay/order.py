@@ -1,0 +1,350 @@
+"""The replay order, defined once: :func:`replay_order`.
+
+Everything that yields rows in order (the async streams, ``stream_all``, ``digest``,
+``scan``) takes them from :func:`replay_order`; nothing else decides an order.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Final
+
+import numpy as np
+
+from replay.files import I64, Chunk, Cursor
+
+__all__ = ["Run", "Segment", "replay_order"]
+
+Run = tuple[Chunk, int, int]
+"""Rows ``start`` to ``stop`` (exclusive) of a chunk, consecutive in the replay order."""
+
+_NONE: Final = -(2**63)
+
+
+@dataclass(slots=True)
+class Segment:
+    """The next rows in replay order: ``runs`` in order, and each row's replay ``clock``
+    (integer nanoseconds, never decreasing) and ``seq``."""
+
+    runs: list[Run]
+    clock: I64
+    seq: I64
+
+    def __len__(self) -> int:
+        return len(self.clock)
+
+
+def replay_order(cursors: Iterable[Cursor]) -> Iterator[Segment]:
+    """Yield the selected rows of ``cursors`` in the replay order, as :class:`Segment` pieces.
+
+    **The rule.** Every row ``r`` belongs to a recording session ``s(r)`` (``session_id``) and
+    has its place ``seq(r)`` in that session's delivery order and its receive time
+    ``received_ns(r)``. Its *replay clock* is the running maximum of the receive time along
+    its session's delivery order, over the selected rows::
+
+        clock(r) = max(received_ns(q) for selected q if s(q) == s(r) and seq(q) <= seq(r))
+
+    and the replay order sorts the rows by the key ``(clock(r), s(r), seq(r))``.
+
+    What follows from it:
+
+    - within one session the order is ``seq``, the order the backbone delivered the records
+      (the clock never decreases along ``seq``, and ``seq`` breaks its ties), so a recording
+      of one session replays exactly as it was delivered live, whatever small disorder its
+      receive stamps have (REST responses and several sockets stamp independently);
+    - sessions that overlap in time (two recorder processes writing one root, or any
+      sessions whose rows are selected together) interleave by their receive clocks; a tie
+      goes to the smaller session id; sessions that do not overlap follow each other;
+    - the order depends on nothing but the selected rows (not on file names, file sizes,
+      reading order, threads or the machine), so every run gives the same order and the
+      same digest; a row stored twice (the same ``(session_id, seq)``) is yielded once;
+    - the clock of the row just replayed is the replay clock that ``get_*`` answers as of
+      and that paced replay follows.
+
+    **How.** A streaming k-way merge: per session, the files' cursors are merged on ``seq``
+    (a cursor is opened only when its first ``seq`` can come next, so only the files around
+    the current position are open and each holds one batch); the sessions are then merged on
+    the key above. Work is vectorized per batch (numpy), so long runs of one file cost
+    nothing per row. Memory is bounded by the batches of the open cursors, independent of
+    the recording's length.
+
+    Raises:
+        RecordingFormatError: a file cannot be read, or breaks the ``seq`` order it promised.
+    """
+    by_session: dict[str, list[Cursor]] = {}
+    for cursor in cursors:
+        by_session.setdefault(cursor.session, []).append(cursor)
+    sessions = sorted(by_session)
+    if len(sessions) == 1:
+        yield from _session_order(by_session[sessions[0]])
+        return
+    yield from _merge_sessions(
+        [_SessionSource(rank, sid, by_session[sid]) for rank, sid in enumerate(sessions)]
+    )
+
+
+@dataclass(slots=True)
+class _Open:
+    cursor: Cursor
+    chunk: Chunk
+    pos: int = 0
+
+
+def _session_order(cursors: list[Cursor]) -> Iterator[Segment]:
+    # Merge one session's cursors on seq, filling each row's clock (running max of received).
+    pending = [(c.bound_seq, i, c) for i, c in enumerate(cursors)]
+    heapq.heapify(pending)
+    active: list[_Open] = []
+    carry = _NONE
+    last_seq = -1
+    try:
+        while True:
+            horizon = _open_due(active, pending)
+            if horizon is None:
+                return
+            pieces: list[tuple[_Open, int, int]] = []
+            for item in active:
+                seq = item.chunk.seq
+                stop = (
+                    len(seq)
+                    if seq[-1] <= horizon
+                    else int(np.searchsorted(seq, horizon, side="right"))
+                )
+                if stop > item.pos:
+                    pieces.append((item, item.pos, stop))
+            segment, last_seq, carry = _merge_pieces(pieces, last_seq, carry)
+            for item, _, stop in pieces:
+                item.pos = stop
+            _advance(active)
+            if len(segment):
+                yield segment
+    finally:
+        for item in active:
+            item.cursor.close()
+        for _, _, cursor in pending:
+            cursor.close()
+
+
+def _open_due(active: list[_Open], pending: list[tuple[int, int, Cursor]]) -> int | None:
+    # Open every pending cursor whose rows can come before the end of an open chunk; return
+    # the horizon: the smallest last seq of the open chunks (every row up to it is known).
+    while True:
+        horizon = min((int(item.chunk.seq[-1]) for item in active), default=None)
+        if not pending or (horizon is not None and pending[0][0] > horizon):
+            return horizon
+        _, _, cursor = heapq.heappop(pending)
+        chunk = cursor.next_chunk()
+        if chunk is None:
+            cursor.close()
+        else:
+            active.append(_Open(cursor, chunk))
+
+
+def _advance(active: list[_Open]) -> None:
+    for item in list(active):
+        if item.pos < len(item.chunk):
+            continue
+        chunk = item.cursor.next_chunk()
+        if chunk is None:
+            item.cursor.close()
+            active.remove(item)
+        else:
+            item.chunk, item.pos = chunk, 0
+
+
+def _merge_pieces(
+    pieces: list[tuple[_Open, int, int]], last_seq: int, carry: int
+) -> tuple[Segment, int, int]:
+    if len(pieces) == 1:
+        item, start, stop = pieces[0]
+        chunk = item.chunk
+        seq = chunk.seq[start:stop]
+        if seq[0] > last_seq:
+            received = chunk.received[start:stop]
+            clock = np.maximum.accumulate(received)
+            if carry > clock[0]:
+                np.maximum(clock, carry, out=clock)
+            chunk.clock[start:stop] = clock
+            return Segment([(chunk, start, stop)], clock, seq), int(seq[-1]), int(clock[-1])
+    chunks = [item.chunk for item, _, _ in pieces]
+    lengths = np.array([stop - start for _, start, stop in pieces], dtype=np.int64)
+    seq = np.concatenate([item.chunk.seq[a:b] for item, a, b in pieces])
+    received = np.concatenate([item.chunk.received[a:b] for item, a, b in pieces])
+    source = np.repeat(np.arange(len(pieces), dtype=np.int64), lengths)
+    starts = np.array([start for _, start, _ in pieces], dtype=np.int64)
+    offsets = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+    row = np.arange(len(seq), dtype=np.int64) - offsets[source] + starts[source]
+    order = np.argsort(seq, kind="stable")
+    seq, received, source, row = seq[order], received[order], source[order], row[order]
+    keep = np.ones(len(seq), dtype=bool)
+    keep[1:] = seq[1:] != seq[:-1]
+    keep &= seq > last_seq
+    if not keep.all():
+        seq, received, source, row = seq[keep], received[keep], source[keep], row[keep]
+    if len(seq) == 0:
+        return Segment([], seq, seq), last_seq, carry
+    clock = np.maximum.accumulate(received)
+    if carry > clock[0]:
+        np.maximum(clock, carry, out=clock)
+    runs = _runs(chunks, source, row)
+    position = 0
+    for chunk, start, stop in runs:
+        chunk.clock[start:stop] = clock[position : position + stop - start]
+        position += stop - start
+    return Segment(runs, clock, seq), int(seq[-1]), int(clock[-1])
+
+
+def _runs(chunks: list[Chunk], source: I64, row: I64) -> list[Run]:
+    # Split rows (given as source chunk index and row number, in order) into runs of
+    # consecutive rows of one chunk.
+    if len(source) == 0:
+        return []
+    breaks = np.flatnonzero((source[1:] != source[:-1]) | (row[1:] != row[:-1] + 1)) + 1
+    begins = np.concatenate(([0], breaks)).tolist()
+    ends = np.concatenate((breaks, [len(source)])).tolist()
+    sources = source[begins].tolist()
+    firsts = row[begins].tolist()
+    return [
+        (chunks[s], f, f + (e - b))
+        for s, f, b, e in zip(sources, firsts, begins, ends, strict=True)
+    ]
+
+
+@dataclass(slots=True)
+class _SessionSource:
+    rank: int
+    session: str
+    cursors: list[Cursor]
+    segments: Iterator[Segment] | None = None
+    buffer: Segment | None = None
+    start: int = 0
+
+    @property
+    def bound_ns(self) -> int:
+        return min(c.bound_ns for c in self.cursors)
+
+    def fill(self) -> bool:
+        # Make sure the buffer holds at least one row; False when the session is done.
+        if self.segments is None:
+            self.segments = _session_order(self.cursors)
+        while self.buffer is None or self.start >= len(self.buffer):
+            nxt = next(self.segments, None)
+            if nxt is None:
+                self.buffer = None
+                return False
+            self.buffer, self.start = nxt, 0
+        return True
+
+    def frontier(self) -> tuple[int, int, int]:
+        assert self.buffer is not None
+        return int(self.buffer.clock[-1]), self.rank, int(self.buffer.seq[-1])
+
+    def close(self) -> None:
+        if self.segments is not None and hasattr(self.segments, "close"):
+            self.segments.close()
+
+
+@dataclass(order=True, slots=True)
+class _Pending:
+    bound: tuple[int, int]
+    source: _SessionSource = field(compare=False)
+
+
+def _merge_sessions(sources: list[_SessionSource]) -> Iterator[Segment]:
+    # Merge sessions on (clock, session rank, seq); ranks follow session ids.
+    pending = [_Pending((s.bound_ns, s.rank), s) for s in sources]
+    heapq.heapify(pending)
+    active: list[_SessionSource] = []
+    try:
+        while True:
+            horizon = _open_sessions(active, pending)
+            if horizon is None:
+                return
+            takes = []
+            for src in active:
+                assert src.buffer is not None
+                clock = src.buffer.clock
+                h_clock, h_rank, _ = horizon
+                if src.rank == h_rank:
+                    stop = len(clock)
+                else:
+                    tail = clock[src.start :]
+                    if src.rank < h_rank:
+                        stop = int(np.searchsorted(tail, h_clock, side="right"))
+                    else:
+                        stop = int(np.searchsorted(tail, h_clock, side="left"))
+                    stop += src.start
+                if stop > src.start:
+                    takes.append((src, src.start, stop))
+            yield _interleave(takes)
+            for src, _, stop in takes:
+                src.start = stop
+            for src in list(active):
+                if not src.fill():
+                    src.close()
+                    active.remove(src)
+    finally:
+        for src in active:
+            src.close()
+        for item in pending:
+            item.source.close()
+
+
+def _open_sessions(
+    active: list[_SessionSource], pending: list[_Pending]
+) -> tuple[int, int, int] | None:
+    while True:
+        horizon = min((src.frontier() for src in active), default=None)
+        if not pending or (horizon is not None and pending[0].bound > horizon[:2]):
+            return horizon
+        src = heapq.heappop(pending).source
+        if src.fill():
+            active.append(src)
+        else:
+            src.close()
+
+
+def _slice_runs(segment: Segment, start: int, stop: int) -> list[Run]:
+    # The runs covering rows start..stop of a segment.
+    out: list[Run] = []
+    position = 0
+    for chunk, a, b in segment.runs:
+        n = b - a
+        lo, hi = max(start, position), min(stop, position + n)
+        if lo < hi:
+            out.append((chunk, a + lo - position, a + hi - position))
+        position += n
+        if position >= stop:
+            break
+    return out
+
+
+def _interleave(takes: list[tuple[_SessionSource, int, int]]) -> Segment:
+    if len(takes) == 1:
+        src, start, stop = takes[0]
+        assert src.buffer is not None
+        return Segment(
+            _slice_runs(src.buffer, start, stop),
+            src.buffer.clock[start:stop],
+            src.buffer.seq[start:stop],
+        )
+    chunks: list[Chunk] = []
+    sources, rows, clocks, ranks, seqs = [], [], [], [], []
+    for src, start, stop in takes:
+        assert src.buffer is not None
+        for chunk, a, b in _slice_runs(src.buffer, start, stop):
+            sources.append(np.full(b - a, len(chunks), dtype=np.int64))
+            rows.append(np.arange(a, b, dtype=np.int64))
+            chunks.append(chunk)
+        clocks.append(src.buffer.clock[start:stop])
+        seqs.append(src.buffer.seq[start:stop])
+        ranks.append(np.full(stop - start, src.rank, dtype=np.int64))
+    clock = np.concatenate(clocks)
+    seq = np.concatenate(seqs)
+    rank = np.concatenate(ranks)
+    order = np.lexsort((seq, rank, clock))
+    source = np.concatenate(sources)[order]
+    row = np.concatenate(rows)[order]
+    return Segment(_runs(chunks, source, row), clock[order], seq[order])
