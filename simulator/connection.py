@@ -121,7 +121,7 @@ class Connection:
             return None
         return transport
 
-    def write_raw(self, data: bytes) -> bool:
+    def write_raw(self, data: bytes | memoryview) -> bool:
         transport = self._transport()
         if transport is None:
             return False
@@ -170,9 +170,9 @@ class Connection:
         queue = self._queue
         while not self.closed:
             if self.firehose is not None and not self.firehose.done:
-                data = self.firehose.next_chunk()
-                if data and self.write_raw(data):
-                    self.bytes_sent += len(data)
+                buffers = self.firehose.next_chunk()
+                if buffers and all(self.write_raw(b) for b in buffers):
+                    self.bytes_sent += sum(len(b) for b in buffers)
                     await self._drain()
                     continue
             if not queue:

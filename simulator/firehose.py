@@ -9,6 +9,7 @@ Tickers and orderbooks repeat one pre-encoded state per code.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 
 from simulator.clock import Clock
@@ -21,15 +22,32 @@ _SID_MARK = 99_999_999_999_999_999
 _MIXED = ("trade", "ticker", "trade", "orderbook")
 
 
-class _TradeTemplate:
-    __slots__ = ("head", "header", "next_n", "tail", "ts")
+@lru_cache(maxsize=1)
+def _four_digits() -> list[bytes]:
+    return [b"%04d" % n for n in range(10_000)]
 
-    def __init__(self, ts: int, head: bytes, tail: bytes, header: bytes) -> None:
+
+class _TradeTemplate:
+    """10,000 consecutive trade frames of one code and format, built once, served as slices."""
+
+    __slots__ = ("blob", "frame_len", "next_n", "ts")
+
+    def __init__(self, ts: int, head: bytes, tail: bytes) -> None:
         self.ts = ts
         self.next_n = 0
-        self.head = header + head
-        self.tail = tail
-        self.header = header
+        # sequential_id = ts * 10000 + n: the ts digits join the head, n is four digits.
+        head += b"%d" % ts
+        payload_len = len(head) + 4 + len(tail)
+        head = frame_bytes(b"x" * payload_len)[:-payload_len] + head
+        self.frame_len = len(head) + 4 + len(tail)
+        digits = _four_digits()
+        ends = [head + digits[0], *digits[1:-1], digits[-1] + tail]
+        self.blob = memoryview((tail + head).join(ends))
+
+    def take(self, count: int) -> memoryview:
+        start = self.next_n * self.frame_len
+        self.next_n += count
+        return self.blob[start : self.next_n * self.frame_len]
 
 
 class FirehoseHub:
@@ -46,18 +64,23 @@ class FirehoseHub:
         self._last_ts: dict[str, int] = {}
         self._templates: dict[tuple[str, bool, bool], _TradeTemplate] = {}
         self._static: dict[tuple[str, str, bool, bool], bytes] = {}
+        self._states: dict[str, tuple[Trade, Book, Any]] = {}
 
     def stream_for(self, conn: Connection) -> FirehoseStream:
         return FirehoseStream(self, conn)
 
     def _state(self, code: str) -> tuple[Trade, Book, Any]:
-        model = self.model_of(code)
-        now = self.clock.now_ms()
-        found = model.last_trade_index(now - model.lag)
-        if found is None:
-            raise LookupError(code)
-        block, i = found
-        return model.trade(block, i), model.book_for(block, i), model.ticker_for(block, i)
+        # The market's state when the firehose first needs it; the frames repeat it.
+        state = self._states.get(code)
+        if state is None:
+            model = self.model_of(code)
+            found = model.last_trade_index(self.clock.now_ms() - model.lag)
+            if found is None:
+                raise LookupError(code)
+            block, i = found
+            state = (model.trade(block, i), model.book_for(block, i), model.ticker_for(block, i))
+            self._states[code] = state
+        return state
 
     def _template(self, code: str, simple: bool, listed: bool) -> _TradeTemplate:
         key = (code, simple, listed)
@@ -74,23 +97,31 @@ class FirehoseHub:
         if listed:
             text = "[" + text + "]"
         head, _, tail = text.partition(str(_SID_MARK))
-        length = len(head) + len(tail) + len(str(ts * 10_000))
-        header = frame_bytes(b"x" * length)[:-length]
-        tpl = _TradeTemplate(ts, head.encode(), tail.encode(), header)
+        tpl = _TradeTemplate(ts, head.encode(), tail.encode())
         self._templates[key] = tpl
         return tpl
 
-    def trade_frames(self, code: str, simple: bool, listed: bool, count: int) -> list[bytes]:
-        out: list[bytes] = []
-        while len(out) < count:
+    def trade_blob(self, code: str, simple: bool, listed: bool, count: int) -> list[memoryview]:
+        """Return ``count`` consecutive trade frames of ``code`` as a few buffers."""
+        out: list[memoryview] = []
+        while count > 0:
             tpl = self._template(code, simple, listed)
-            take = min(count - len(out), 10_000 - tpl.next_n)
-            base = tpl.ts * 10_000 + tpl.next_n
-            head, tail = tpl.head, tpl.tail
-            out.extend([head + b"%d" % sid + tail for sid in range(base, base + take)])
-            tpl.next_n += take
-        self.trades_by_code[code] = self.trades_by_code.get(code, 0) + count
+            take = min(count, 10_000 - tpl.next_n)
+            out.append(tpl.take(take))
+            count -= take
+            self.trades_by_code[code] = self.trades_by_code.get(code, 0) + take
         return out
+
+    def trade_frames(self, code: str, simple: bool, listed: bool, count: int) -> list[memoryview]:
+        """Return ``count`` consecutive trade frames of ``code``, one buffer each."""
+        out: list[memoryview] = []
+        for piece in self.trade_blob(code, simple, listed, count):
+            step = len(piece) // (len(piece) // self._frame_len(code, simple, listed) or 1)
+            out.extend(piece[k : k + step] for k in range(0, len(piece), step))
+        return out
+
+    def _frame_len(self, code: str, simple: bool, listed: bool) -> int:
+        return self._templates[(code, simple, listed)].frame_len
 
     def static_frame(self, channel: str, code: str, simple: bool, listed: bool) -> bytes:
         key = (channel, code, simple, listed)
@@ -143,30 +174,34 @@ class FirehoseStream:
         self._code_index[channel] = i + 1
         return codes[i % len(codes)]
 
-    def next_chunk(self) -> bytes:
-        """Return the next chunk of frames (empty once the firehose is done)."""
+    def next_chunk(self) -> list[bytes | memoryview]:
+        """Return the next chunk of frames as buffers (empty once the firehose is done)."""
         channels = self._channels()
         if not channels or self.remaining <= 0:
-            return b""
+            return []
         simple, listed = self.conn.simple, self.conn.listed
         budget = min(self.hub.config.chunk_frames, self.remaining)
-        parts: list[bytes] = []
         hub = self.hub
+        self.remaining -= budget
         if channels == ["trade"]:
-            code = self._next_code("trade")
-            parts = hub.trade_frames(code, simple, listed, budget)
             self.sent["trade"] += budget
             hub.sent["trade"] += budget
-        else:
-            for _ in range(budget):
-                channel = channels[self._step % len(channels)]
-                self._step += 1
-                code = self._next_code(channel)
-                if channel == "trade":
-                    parts.extend(hub.trade_frames(code, simple, listed, 1))
-                else:
-                    parts.append(hub.static_frame(channel, code, simple, listed))
-                self.sent[channel] += 1
-                hub.sent[channel] += 1
-        self.remaining -= budget
-        return b"".join(parts)
+            return list(hub.trade_blob(self._next_code("trade"), simple, listed, budget))
+        # One pattern position per frame; each chunk serves one code per channel.
+        period = len(channels)
+        slots: list[bytes | memoryview] = [b""] * budget
+        for offset, channel in enumerate(channels):
+            first = (offset - self._step) % period
+            count = len(range(first, budget, period))
+            if not count:
+                continue
+            code = self._next_code(channel)
+            if channel == "trade":
+                frames = hub.trade_frames(code, simple, listed, count)
+            else:
+                frames = [memoryview(hub.static_frame(channel, code, simple, listed))] * count
+            slots[first::period] = frames
+            self.sent[channel] += count
+            hub.sent[channel] += count
+        self._step = (self._step + budget) % period
+        return [b"".join(slots)]
