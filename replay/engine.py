@@ -266,6 +266,7 @@ class ReplayBackbone:
         self._started = False
         self._task_subs: dict[asyncio.Task[Any], _Sub] = {}
         self._baton = asyncio.Event()
+        self._finished = asyncio.Event()
         # Pacing.
         self._lags: deque[float] = deque(maxlen=_LAGS_KEPT)
         self._max_lag: float | None = None
@@ -600,6 +601,7 @@ class ReplayBackbone:
             if waiter is not None and not waiter.done():
                 waiter.set_result(_END)
         self._baton.set()
+        self._finished.set()
 
     # -- the replay order, one record at a time ----------------------------------------------
 
@@ -902,6 +904,11 @@ class ReplayBackbone:
         """
         the_plan = self._require_open()
         return await asyncio.to_thread(_digest_of_plan, the_plan, REPLAYED_DATASETS)
+
+    async def wait_finished(self) -> None:
+        """Wait until the selection is exhausted or the replay closed (a paced replay's clock
+        runs by itself; an unpaced one advances only as its streams are read)."""
+        await self._finished.wait()
 
     def statistics(self) -> ReplayStatistics:
         """Return where the replay stands (cheap)."""
