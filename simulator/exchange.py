@@ -328,6 +328,13 @@ class Exchange:
     # -- emitter --------------------------------------------------------------------------
 
     async def _run_emitter(self) -> None:
+        try:
+            await self._emit_forever()
+        except Exception:
+            log.exception("the exchange's emitter failed; WebSocket streams have stopped")
+            raise
+
+    async def _emit_forever(self) -> None:
         while True:
             now = self.clock.now_ms()
             more = self._step(now, limit=20_000)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections import deque
@@ -29,6 +30,8 @@ from simulator.wsproto import RateWindow
 
 if TYPE_CHECKING:
     from simulator.exchange import Exchange
+
+log = logging.getLogger(__name__)
 
 MISSING = "Missing request parameter error. Check the required parameters!"
 INVALID = "Invalid parameter. Check the given value!"
@@ -179,6 +182,9 @@ class RestApi:
             items = handler(params, asof, skew)
         except RestError as exc:
             return self._respond(exc.status, rest_error(exc.status, exc.message), group, remaining)
+        except Exception:
+            log.exception("REST %s failed", request.path_qs)
+            return self._respond(500, rest_error(500, "Internal server error"), group, remaining)
         if skew_fault is not None:
             skew_fault.count("rest_responses_skewed", "/v1/" + tail)
         return self._respond(200, "[" + ",".join(items) + "]", group, remaining)
