@@ -127,7 +127,7 @@ async def test_candles_are_exactly_the_ohlcv_of_the_truth(
 async def test_candle_paging_is_exclusive_and_seamless(
     ex: Exchange, session: aiohttp.ClientSession
 ) -> None:
-    url = ex.rest_url + "/candles/days?market=KRW-BTC&count=200"
+    url = ex.rest_url + "/candles/days?market=KRW-IMX&count=200"
     _, page1, _ = await get(session, url)
     _, page2, _ = await get(session, url + "&to=" + page1[-1]["candle_date_time_utc"])
     assert len(page1) == 200 and page2
@@ -137,7 +137,7 @@ async def test_candle_paging_is_exclusive_and_seamless(
         assert _d(newer["prev_closing_price"]) == _d(older["trade_price"])
     _, over, _ = await get(session, url.replace("count=200", "count=999"))
     assert len(over) == 200
-    _, weeks, _ = await get(session, ex.rest_url + "/candles/weeks?market=KRW-BTC&count=3")
+    _, weeks, _ = await get(session, ex.rest_url + "/candles/weeks?market=KRW-IMX&count=3")
     week_start = weeks[1]["candle_date_time_utc"]
     days_in_week = [
         c
@@ -154,11 +154,11 @@ async def test_ticker_sums_agree_with_the_truth(
     ex: Exchange, session: aiohttp.ClientSession
 ) -> None:
     ex.clock.advance(30_000)
-    _, (ticker,), _ = await get(session, ex.rest_url + "/ticker?markets=KRW-XRP")
+    _, (ticker,), _ = await get(session, ex.rest_url + "/ticker?markets=KRW-IMX")
     ts = ticker["trade_timestamp"]
     midnight = ts - ts % DAY
-    today = ex.truth_trades("KRW-XRP", midnight, ts + 1)
-    last24 = ex.truth_trades("KRW-XRP", ts - DAY + 1, ts + 1)
+    today = ex.truth_trades("KRW-IMX", midnight, ts + 1)
+    last24 = ex.truth_trades("KRW-IMX", ts - DAY + 1, ts + 1)
     assert _d(ticker["acc_trade_volume"]) == sum(t.trade_volume for t in today)
     assert _d(ticker["acc_trade_price"]) == sum(t.trade_volume * t.trade_price for t in today)
     assert _d(ticker["acc_trade_volume_24h"]) == sum(t.trade_volume for t in last24)
@@ -168,17 +168,17 @@ async def test_ticker_sums_agree_with_the_truth(
     assert _d(ticker["low_price"]) == min(t.trade_price for t in today)
     assert _d(ticker["trade_price"]) == today[-1].trade_price
     assert _d(ticker["trade_volume"]) == today[-1].trade_volume
-    yesterday = ex.truth_trades("KRW-XRP", midnight - DAY, midnight)
+    yesterday = ex.truth_trades("KRW-IMX", midnight - DAY, midnight)
     assert _d(ticker["prev_closing_price"]) == yesterday[-1].trade_price
     signed = _d(ticker["signed_change_price"])
     assert signed == _d(ticker["trade_price"]) - _d(ticker["prev_closing_price"])
     assert _d(ticker["change_price"]) == abs(signed)
     assert ticker["change"] == ("RISE" if signed > 0 else "FALL" if signed < 0 else "EVEN")
-    _, days, _ = await get(session, ex.rest_url + "/candles/days?market=KRW-XRP&count=200")
+    _, days, _ = await get(session, ex.rest_url + "/candles/days?market=KRW-IMX&count=200")
     _, more, _ = await get(
         session,
         ex.rest_url
-        + "/candles/days?market=KRW-XRP&count=200&to="
+        + "/candles/days?market=KRW-IMX&count=200&to="
         + days[-1]["candle_date_time_utc"],
     )
     year = [c for c in days + more if c["candle_date_time_utc"] >= _iso(midnight - 364 * DAY)]
