@@ -463,9 +463,10 @@ class Exchange:
             return
         ts = block.ts[i]
         pub = ts + model.lag
-        book = model.book_for(block, i)
         trade_routes = routes.get("trade")
-        if trade_routes:
+        book_routes = routes.get("orderbook")
+        book = model.book_for(block, i) if trade_routes or book_routes else None
+        if trade_routes and book is not None:
             trade = model.trade(block, i)
             prev = model.prev_close(day_floor(ts))
             self._deliver(
@@ -482,8 +483,7 @@ class Exchange:
                 lambda r, simple, skew: ws_ticker(spec, state, "REALTIME", skew, simple),
                 pub, block.sid[i],
             )  # fmt: skip
-        book_routes = routes.get("orderbook")
-        if book_routes:
+        if book_routes and book is not None:
             levels = model.supported_levels(block.price[i])
 
             def encode_book(route: Route, simple: bool, skew: int) -> str:

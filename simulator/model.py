@@ -21,7 +21,8 @@ from bisect import bisect_left, bisect_right
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
-from itertools import accumulate, pairwise
+from itertools import accumulate, compress, pairwise
+from operator import mul
 from random import Random
 from typing import Any
 
@@ -181,6 +182,11 @@ class Plan:
     close: int
 
 
+def compress_zero(values: list[int], keep: list[int]) -> list[int]:
+    """Return ``values`` with the entries whose ``keep`` flag is 0 replaced by 0."""
+    return [v if k else 0 for v, k in zip(values, keep, strict=True)]
+
+
 class Block:
     """A block's generated trades as parallel lists, with prefix sums for fast aggregates.
 
@@ -189,16 +195,14 @@ class Block:
     """
 
     __slots__ = (
+        "_cum_bid",
+        "_run",
         "agg",
         "bid",
-        "cum_ask",
-        "cum_bid",
         "cum_turn",
         "cum_vol",
         "length",
         "price",
-        "run_high",
-        "run_low",
         "sid",
         "side",
         "start",
@@ -219,17 +223,43 @@ class Block:
         self.side = side
         self.bid = bid
         self.cum_vol = [0, *accumulate(volume)]
-        self.cum_turn = [0, *accumulate(p * v for p, v in zip(price, volume, strict=True))]
-        self.cum_bid = [0, *accumulate(v if s else 0 for v, s in zip(volume, side, strict=True))]
-        self.cum_ask = [c - b for c, b in zip(self.cum_vol, self.cum_bid, strict=True)]
-        self.run_high = list(accumulate(price, max))
-        self.run_low = list(accumulate(price, min))
-        self.agg = self.range_agg(0, len(ts) - 1) if ts else EMPTY
+        self.cum_turn = [0, *accumulate(map(mul, price, volume))]
+        # Side volumes and running extremes are built when first needed (tickers, candles).
+        self._cum_bid: list[int] | None = None
+        self._run: tuple[list[int], list[int]] | None = None
+        if ts:
+            bid_volume = sum(compress(volume, side))
+            self.agg = Agg(
+                len(ts), price[0], max(price), min(price), price[-1], ts[0], ts[-1],
+                self.cum_vol[-1], self.cum_turn[-1], self.cum_vol[-1] - bid_volume, bid_volume,
+            )  # fmt: skip
+        else:
+            self.agg = EMPTY
+
+    @property
+    def cum_bid(self) -> list[int]:
+        if self._cum_bid is None:
+            self._cum_bid = [0, *accumulate(compress_zero(self.volume, self.side))]
+        return self._cum_bid
+
+    @property
+    def run_high(self) -> list[int]:
+        return self._runs()[0]
+
+    @property
+    def run_low(self) -> list[int]:
+        return self._runs()[1]
+
+    def _runs(self) -> tuple[list[int], list[int]]:
+        if self._run is None:
+            self._run = (list(accumulate(self.price, max)), list(accumulate(self.price, min)))
+        return self._run
 
     def range_agg(self, a: int, b: int) -> Agg:
         """Return the aggregate of trades ``a`` to ``b`` inclusive."""
         if b < a:
             return EMPTY
+        cum_bid = self.cum_bid
         if a == 0:
             high, low = self.run_high[b], self.run_low[b]
         else:
@@ -245,8 +275,8 @@ class Block:
             self.ts[b],
             self.cum_vol[b + 1] - self.cum_vol[a],
             self.cum_turn[b + 1] - self.cum_turn[a],
-            self.cum_ask[b + 1] - self.cum_ask[a],
-            self.cum_bid[b + 1] - self.cum_bid[a],
+            (self.cum_vol[b + 1] - self.cum_vol[a]) - (cum_bid[b + 1] - cum_bid[a]),
+            cum_bid[b + 1] - cum_bid[a],
         )
 
 
@@ -567,12 +597,10 @@ class MarketModel:
         rnd = rng.random
         length = plan.length
         ts = sorted([plan.start + int(rnd() * length) for _ in range(n)])
-        sid: list[int] = []
-        prev, count = -1, 0
-        for t in ts:
-            count = count + 1 if t == prev else 0
-            prev = t
-            sid.append(t * 10_000 + count)
+        sid = [t * 10_000 for t in ts]
+        # Trades in the same millisecond are numbered 0, 1, 2... in the last four digits.
+        for i in [i for i in range(1, n) if ts[i] == ts[i - 1]]:
+            sid[i] = sid[i - 1] + 1
         side = [1 if rnd() < 0.5 else 0 for _ in range(n)]
         bids = [plan.bid_open] * n
         side[0] = plan.side_first
