@@ -198,3 +198,10 @@ async def test_slow_consumer_is_closed(session: aiohttp.ClientSession) -> None:
         await ex.settle()
         (info,) = ex.connections()
         assert info["closed"] and "slow consumer" in info["close_reason"]
+        msg = await client.ws.receive(timeout=10)
+        while msg.type == aiohttp.WSMsgType.BINARY:
+            msg = await client.ws.receive(timeout=10)
+        assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+        async with asyncio.timeout(10):
+            while ex.stats["ws_slow_closed"] != 1:
+                await asyncio.sleep(0.01)
