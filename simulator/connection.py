@@ -61,6 +61,7 @@ class Connection:
         clock: Clock,
         max_frames: int,
         opened_ms: int,
+        stats: dict[str, int] | None = None,
     ) -> None:
         self.id = connection_id
         self.ws = ws
@@ -81,6 +82,7 @@ class Connection:
         self.requests = 0
         self.violations = 0
         self.firehose: FirehoseStream | None = None
+        self._stats = stats if stats is not None else {}
         self._queue: deque[tuple[int, bytes, str]] = deque()
         self._wake = asyncio.Event()
         self._flushed = asyncio.Event()
@@ -107,6 +109,7 @@ class Connection:
             self.last_activity_ms = event_ms
         self._queue.append((not_before_ms, payload, channel))
         if len(self._queue) > self.max_frames:
+            self._stats["ws_slow_closed"] = self._stats.get("ws_slow_closed", 0) + 1
             self.close(1008, "slow consumer: too many frames waiting")
             return
         self._flushed.clear()

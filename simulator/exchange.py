@@ -580,8 +580,6 @@ class Exchange:
                     conn.wake()
                     sender.cancel()
         finally:
-            if conn.close_reason.startswith("slow consumer"):
-                self.stats["ws_slow_closed"] += 1
             self._drop_routes(conn)
             self._conns.pop(conn.id, None)
             self._closed_conns.append(conn.info())
