@@ -562,7 +562,7 @@ class Exchange:
         ws = web.WebSocketResponse(autoping=False, compress=False, max_msg_size=1 << 20)
         await ws.prepare(request)
         conn = Connection(
-            self._next_conn, ws, request, self.clock, self.config.ws_queue_frames, now
+            self._next_conn, ws, request, self.clock, self.config.ws_queue_frames, now, self.stats
         )
         self._next_conn += 1
         self._conns[conn.id] = conn
