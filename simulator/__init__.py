@@ -69,6 +69,12 @@ wire is the exact decimal of an integer (prices and sizes in 1e-8 units), writte
 real wire: REST shortest (``148601000``), WebSocket trades and candles ``109847000.0``,
 WebSocket tickers padded (``31883000.00000000``).
 
+What costs time: the first ticker (REST or snapshot) of a market generates its last 24 hours
+of trades, about 50,000 for KRW-BTC (a few tenths of a second); a first ``ticker/all`` over the
+~300 default markets takes seconds. Generated history is cached per process (bounded LRU), so
+later requests and later exchanges with the same seed are fast. Tests on a few markets never
+notice; ``activity_scale`` multiplies this cost along with the trade rates.
+
 Each trade is published ``lag_ms`` (8-47 ms per market) after it executes; at that moment the
 exchange emits, for that market and in (time, sequential_id) order: the trade, the ticker it
 produced and the orderbook after it (a REST request at any later time sees that same state,
