@@ -59,7 +59,7 @@ from replay.errors import (
     ReplayClosed,
     UnknownSymbol,
 )
-from replay.files import Chunk
+from replay.files import Chunk, recorded_symbols
 from replay.order import Segment
 from replay.plan import Plan, plan, segments
 from replay.prefetch import DONE, Failed, Prefetch
@@ -209,7 +209,7 @@ class ReplayBackbone:
     Raises (on entering):
         RecordingNotFound: ``path`` holds no recording.
         UnsupportedSchemaVersion, RecordingFormatError: a file replay cannot read.
-        UnknownSymbol: a selected symbol has no data in the selection.
+        UnknownSymbol: a selected symbol the recording does not hold.
     """
 
     def __init__(
@@ -234,6 +234,7 @@ class ReplayBackbone:
         self._speed = None if speed is None else float(speed)
         self._phase = "new"
         self._plan: Plan | None = None
+        self._known: tuple[str, ...] = ()
         self._stack: AsyncExitStack | None = None
         self._tg: asyncio.TaskGroup | None = None
         self._prefetch: Prefetch | None = None
@@ -281,12 +282,12 @@ class ReplayBackbone:
         self._loop = asyncio.get_running_loop()
         try:
             self._plan = await asyncio.to_thread(plan, self._selection)
+            recorded = await asyncio.to_thread(recorded_symbols, self._selection.root)
             wanted = self._selection.symbols
-            if wanted is not None:
-                known = self._plan.symbols
-                for symbol in sorted(wanted):
-                    if symbol not in known:
-                        raise UnknownSymbol(symbol, known)
+            for symbol in sorted(wanted or ()):
+                if symbol not in recorded:
+                    raise UnknownSymbol(symbol, recorded)
+            self._known = tuple(s for s in recorded if wanted is None or s in wanted)
             self._stack = AsyncExitStack()
             self._tg = await self._stack.enter_async_context(asyncio.TaskGroup())
             the_plan = self._plan
@@ -349,14 +350,13 @@ class ReplayBackbone:
     # -- streams ------------------------------------------------------------------------
 
     def _symbols(self, symbols: str | Iterable[str] | None) -> frozenset[str] | None:
-        the_plan = self._require_open()
+        self._require_open()
         if symbols is None:
             return None
         chosen = parse_symbols(symbols)
-        known = the_plan.symbols
         for symbol in chosen:
-            if symbol not in known:
-                raise UnknownSymbol(symbol, known)
+            if symbol not in self._known:
+                raise UnknownSymbol(symbol, self._known)
         return frozenset(chosen)
 
     def _stream(
@@ -374,7 +374,7 @@ class ReplayBackbone:
         the selection does.
 
         Raises:
-            UnknownSymbol: a symbol without data in the selection (a ``ValueError``).
+            UnknownSymbol: a symbol not recorded or not selected (a ``ValueError``).
             ReplayClosed: the replay is not open.
         """
         return self._stream(f"ticker({symbols!r})", ("ticker",), symbols)
@@ -383,7 +383,7 @@ class ReplayBackbone:
         """Return a stream of the trades of ``symbols``, each once, in recorded order.
 
         Raises:
-            UnknownSymbol: a symbol without data in the selection (a ``ValueError``).
+            UnknownSymbol: a symbol not recorded or not selected (a ``ValueError``).
             ReplayClosed: the replay is not open.
         """
         return self._stream(f"trade({symbols!r})", ("trade",), symbols)
@@ -392,7 +392,7 @@ class ReplayBackbone:
         """Return a stream of the orderbook snapshots of ``symbols``.
 
         Raises:
-            UnknownSymbol: a symbol without data in the selection (a ``ValueError``).
+            UnknownSymbol: a symbol not recorded or not selected (a ``ValueError``).
             ReplayClosed: the replay is not open.
         """
         return self._stream(f"orderbook({symbols!r})", ("orderbook",), symbols)
@@ -404,7 +404,7 @@ class ReplayBackbone:
         candle repeat its ``open_time``, the last one wins).
 
         Raises:
-            UnknownSymbol: a symbol without data in the selection (a ``ValueError``).
+            UnknownSymbol: a symbol not recorded or not selected (a ``ValueError``).
             InvalidReplayArgument: an unknown timeframe.
             ReplayClosed: the replay is not open.
         """
@@ -745,9 +745,9 @@ class ReplayBackbone:
     # -- requests, as of the replay clock ------------------------------------------------------
 
     def _symbol(self, symbol: str) -> str:
-        the_plan = self._require_open()
-        if not isinstance(symbol, str) or symbol not in the_plan.symbols:
-            raise UnknownSymbol(str(symbol), the_plan.symbols)
+        self._require_open()
+        if not isinstance(symbol, str) or symbol not in self._known:
+            raise UnknownSymbol(str(symbol), self._known)
         return symbol
 
     @property
@@ -762,7 +762,7 @@ class ReplayBackbone:
         (``strategy`` and ``realtime`` are accepted for compatibility and ignored).
 
         Raises:
-            UnknownSymbol: a symbol without data in the selection.
+            UnknownSymbol: a symbol not recorded or not selected.
             NotYetReplayed: no ticker of ``symbol`` released yet; iterate a stream first.
         """
         self._sync_state()
@@ -775,7 +775,7 @@ class ReplayBackbone:
         """Return the latest orderbook of ``symbol`` released as of the replay clock.
 
         Raises:
-            UnknownSymbol: a symbol without data in the selection.
+            UnknownSymbol: a symbol not recorded or not selected.
             NotYetReplayed: no orderbook of ``symbol`` released yet; iterate a stream first.
         """
         self._sync_state()
@@ -796,7 +796,7 @@ class ReplayBackbone:
         clock, newest first (as the live backbone), those before ``to`` when given.
 
         Raises:
-            UnknownSymbol: a symbol without data in the selection.
+            UnknownSymbol: a symbol not recorded or not selected.
             InvalidReplayArgument: ``count`` outside 1..1000 (replay keeps the latest 1000
                 trades per market), a naive ``to``, or ``days_ago`` (a replay answers as of
                 its clock only).
@@ -823,7 +823,7 @@ class ReplayBackbone:
         before ``to`` when given.
 
         Raises:
-            UnknownSymbol: a symbol without data in the selection.
+            UnknownSymbol: a symbol not recorded or not selected.
             InvalidReplayArgument: unknown timeframe, ``count`` outside 1..1000, naive ``to``.
         """
         symbol = self._symbol(symbol)
@@ -851,7 +851,7 @@ class ReplayBackbone:
         the_plan = self._require_open()
         self._sync_state()
         now = self._clock if self._clock is not None else self._first_clock
-        known = set(the_plan.symbols)
+        known = set(self._known)
         found: set[str] = set(self._state.symbols)
         names: dict[str, dict[str, Any]] = {}
         manifests = {info.session_id for info in the_plan.sessions}

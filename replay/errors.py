@@ -75,8 +75,8 @@ class UnknownSymbol(ReplayError, UnknownSymbolError):
         UnknownSymbolError.__init__(self, symbol)
         shown = ", ".join(known[:10]) + (", ..." if len(known) > 10 else "")
         self.args = (
-            f"unknown symbol {symbol!r}: the replayed selection holds {len(known)} "
-            f"symbols ({shown or 'none'}); pick one of them or widen --symbols",
+            f"unknown symbol {symbol!r}: there is no data of it to replay; the data holds "
+            f"{len(known)} symbols ({shown or 'none'}): pick among them",
         )
 
 

@@ -10,8 +10,9 @@ are never read.
 :func:`cursors` turns the files into :class:`Cursor` objects, one per (file, session): each
 yields that session's rows of the file as :class:`Chunk` batches in ``seq`` order, filtered
 to the selection, with bounded read-ahead (one batch of at most :func:`batch_rows` rows). A file
-whose row groups each hold one session in ascending ``seq`` (what the recorder writes) is
-streamed batch by batch; any other file (a hand-made merge, several sessions per row group) is
+whose row groups each hold one session in ascending ``seq`` (what the recorder writes; checked
+on opening by reading the ``seq`` column) is streamed batch by batch; any other file (a merge
+of parts whose receive order is not their ``seq`` order, several sessions per row group) is
 read whole for its session and sorted, which bounds memory by that file's size.
 
 Reading older schema versions: :data:`UPGRADES` maps a version to a function turning a batch
@@ -57,6 +58,7 @@ __all__ = [
     "check_root",
     "cursors",
     "discover",
+    "recorded_symbols",
 ]
 
 I64 = npt.NDArray[np.int64]
@@ -196,6 +198,17 @@ def discover(selection: Selection, dataset: str) -> list[PartFile]:
     return parts
 
 
+def recorded_symbols(root: Path) -> tuple[str, ...]:
+    """Return every symbol that has a partition under ``root`` (directory names only), sorted."""
+    found: set[str] = set()
+    for dataset in DATASETS:
+        if dataset in DATE_ONLY_DATASETS:
+            continue
+        for _, day_dir in _dirs(root / dataset, _DATE_DIR):
+            found.update(symbol for symbol, _ in _dirs(day_dir, _SYMBOL_DIR))
+    return tuple(sorted(found))
+
+
 def _stat(column: pq.ColumnChunkMetaData) -> tuple[object, object] | None:
     stats = column.statistics
     if stats is None or not stats.has_min_max:
@@ -305,7 +318,7 @@ class Cursor:
         try:
             handle = pq.ParquetFile(path)
             indexes = [g.index for g in self.groups]
-            if self.streaming:
+            if self.streaming and _ascending(handle.read_row_groups(indexes, columns=["seq"])):
                 yield from handle.iter_batches(
                     batch_size=size, row_groups=indexes, columns=self._read_columns()
                 )
@@ -364,6 +377,12 @@ class Cursor:
         if self._batches is not None and hasattr(self._batches, "close"):
             self._batches.close()
         self._batches = iter(())
+
+
+def _ascending(keys: pa.Table) -> bool:
+    # Whether a single session's rows are stored in strictly ascending seq.
+    seq = keys.column("seq").to_numpy()
+    return len(seq) < 2 or bool(np.all(seq[1:] > seq[:-1]))
 
 
 def _events_mask(symbols: pa.Array, wanted: frozenset[str]) -> pa.Array:

@@ -139,7 +139,9 @@ def scan(
         n_rows: int | None,
         batch_size: int | None,
     ) -> Iterator[pl.DataFrame]:
-        columns = _columns(dataset, with_columns or ["seq"])
+        columns = _columns(dataset, with_columns)
+        if not columns:  # a query that needs rows but no column (a count) reads one key
+            columns = ["seq"]
         produced = 0
         for batch in _batches(the_plan, dataset, columns, batch_size or _BATCH_ROWS):
             frame = pl.from_arrow(batch)

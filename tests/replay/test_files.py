@@ -1,0 +1,164 @@
+"""Compatibility and bad input: every version replay reads, a clear error for the others."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from replay_factories import Market
+
+from backbone.models import Record, TradeData
+from recorder import write_recording
+from recorder.schema import SCHEMA_VERSION_KEY, UnknownSchemaVersion
+from replay import (
+    RecordingFormatError,
+    RecordingNotFound,
+    ReplayBackbone,
+    UnsupportedSchemaVersion,
+    replay_digest,
+    scan,
+)
+from replay.errors import InvalidReplayArgument
+from replay.files import UPGRADES
+
+
+def _rewrite(path: Path, metadata: dict[bytes, bytes] | None) -> None:
+    table = pq.read_table(path, partitioning=None)
+    pq.write_table(table.replace_schema_metadata(metadata), path)
+
+
+def _first_part(root: Path, dataset: str) -> Path:
+    return next((root / dataset).rglob("part-*.parquet"))
+
+
+async def _open(root: Path) -> None:
+    async with ReplayBackbone(root):
+        pass
+
+
+def test_every_version_written_has_a_reader() -> None:
+    from recorder.schema import SUPPORTED_SCHEMA_VERSIONS
+
+    assert set(SUPPORTED_SCHEMA_VERSIONS) <= set(UPGRADES)
+
+
+@pytest.mark.parametrize(
+    ("metadata", "match"),
+    [
+        ({SCHEMA_VERSION_KEY: b"999", b"tape.dataset": b"trade"}, "999"),
+        (None, "no tape schema version"),
+        ({SCHEMA_VERSION_KEY: b"one"}, "unreadable"),
+    ],
+)
+def test_an_unknown_schema_version_is_named_with_its_file(
+    recording: tuple[Path, list[Record]], metadata: dict[bytes, bytes] | None, match: str
+) -> None:
+    root, _ = recording
+    part = _first_part(root, "trade")
+    _rewrite(part, metadata)
+    with pytest.raises(UnsupportedSchemaVersion, match=match) as caught:
+        asyncio.run(_open(root))
+    assert caught.value.path == part and str(part) in str(caught.value)
+    assert isinstance(caught.value, UnknownSchemaVersion)  # the contract's own error
+    with pytest.raises(UnsupportedSchemaVersion):
+        replay_digest(root)
+    with pytest.raises(UnsupportedSchemaVersion):
+        scan(root, "trade")
+
+
+def test_a_file_under_the_wrong_dataset(recording: tuple[Path, list[Record]]) -> None:
+    root, _ = recording
+    part = _first_part(root, "trade")
+    _rewrite(part, {SCHEMA_VERSION_KEY: b"1", b"tape.dataset": b"ticker"})
+    with pytest.raises(RecordingFormatError, match="holds dataset 'ticker'"):
+        replay_digest(root)
+
+
+def test_a_damaged_file(recording: tuple[Path, list[Record]]) -> None:
+    root, _ = recording
+    part = _first_part(root, "orderbook")
+    part.write_bytes(b"not parquet at all")
+    with pytest.raises(RecordingFormatError, match="not a readable Parquet file"):
+        replay_digest(root)
+
+
+def test_a_file_without_the_key_columns(recording: tuple[Path, list[Record]]) -> None:
+    root, _ = recording
+    part = _first_part(root, "candle")
+    table = pq.read_table(part, partitioning=None).drop_columns(["seq"])
+    pq.write_table(table, part)
+    with pytest.raises(RecordingFormatError, match="key columns"):
+        replay_digest(root)
+
+
+def test_rows_out_of_order_within_a_row_group_are_sorted(tmp_path: Path) -> None:
+    trades = [r for r in Market(seed=2, symbols=("KRW-BTC",)).records(60) if type(r) is TradeData]
+    write_recording(tmp_path, trades, session_id="s")
+    part = _first_part(tmp_path, "trade")
+    table = pq.read_table(part, partitioning=None)
+    pq.write_table(table.take(list(range(table.num_rows))[::-1]), part)
+
+    async def run() -> list[Record]:
+        async with ReplayBackbone(tmp_path) as replay:
+            return [r async for r in replay.stream_all()]
+
+    assert asyncio.run(run()) == trades
+
+
+@pytest.mark.parametrize("where", ["missing", "file", "empty"])
+def test_a_path_that_is_not_a_recording(tmp_path: Path, where: str) -> None:
+    target = tmp_path / "target"
+    if where == "file":
+        target.write_text("hello")
+    elif where == "empty":
+        target.mkdir()
+    with pytest.raises(RecordingNotFound, match="--out"):
+        asyncio.run(_open(target))
+    assert issubclass(RecordingNotFound, FileNotFoundError)
+
+
+def test_bad_selections(recording: tuple[Path, list[Record]]) -> None:
+    root, _ = recording
+    with pytest.raises(InvalidReplayArgument, match="no time zone"):
+        ReplayBackbone(root, start=datetime(2025, 11, 27))
+    with pytest.raises(InvalidReplayArgument, match="not after start"):
+        ReplayBackbone(root, start=10, end=10)
+    with pytest.raises(InvalidReplayArgument, match="aware datetime or integer"):
+        ReplayBackbone(root, end="2025-11-27")  # type: ignore[arg-type]
+    with pytest.raises(InvalidReplayArgument, match="empty"):
+        ReplayBackbone(root, symbols=" , ")
+    with pytest.raises(InvalidReplayArgument, match="strings"):
+        ReplayBackbone(root, symbols=[1])  # type: ignore[list-item]
+    with pytest.raises(InvalidReplayArgument, match="path"):
+        ReplayBackbone(3)  # type: ignore[arg-type]
+    with pytest.raises(InvalidReplayArgument, match="unknown dataset"):
+        scan(root, "trades")
+    with pytest.raises(InvalidReplayArgument, match="no column"):
+        next(iter(__import__("replay").scan_batches(root, "trade", columns=["price"])))
+
+
+def test_an_empty_window_replays_nothing(recording: tuple[Path, list[Record]]) -> None:
+    root, _ = recording
+
+    async def run() -> tuple[list[Record], object]:
+        async with ReplayBackbone(root, start=0, end=1, speed=1.0) as replay:
+            got = [r async for r in replay.stream_all()]
+            return got, replay.clock_ns
+
+    assert asyncio.run(run()) == ([], None)
+    assert scan(root, "trade", start=0, end=1).collect().height == 0
+    assert len(replay_digest(root, start=0, end=1)) == 64
+
+
+def test_an_unreadable_manifest_is_skipped(recording: tuple[Path, list[Record]]) -> None:
+    root, records = recording
+    (root / "_sessions" / "broken.json").write_text("{ not json")
+
+    async def run() -> list[str]:
+        async with ReplayBackbone(root) as replay:
+            return [m.symbol for m in await replay.get_markets()]
+
+    assert asyncio.run(run()) == sorted({r.symbol for r in records if hasattr(r, "symbol")})
