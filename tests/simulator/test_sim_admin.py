@@ -203,3 +203,23 @@ async def test_slow_consumer_is_closed(session: aiohttp.ClientSession) -> None:
             msg = await client.ws.receive(timeout=10)
         assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
         assert ex.stats["ws_slow_closed"] == 1
+
+
+async def test_scaled_clock_streams_every_trade_in_order(session: aiohttp.ClientSession) -> None:
+    markets = ["KRW-BTC", "KRW-XRP", "KRW-ETH"]
+    clock = ScaledClock(120.0, START_MS)
+    async with Exchange(seed=4, markets=markets, clock=clock) as ex:
+        client = await connect(ex, session)
+        await subscribe(client.ws, {"type": "trade", "codes": markets, "is_only_realtime": True})
+        frames = [await client.recv(timeout_s=30) for _ in range(300)]
+    lags = {m: ex.model(m).lag for m in markets}
+    published = [(f["trade_timestamp"] + lags[f["code"]], f["sequential_id"]) for f in frames]
+    assert published == sorted(published), "emitted in publication order across markets"
+    first, last = published[0][0], published[-1][0]
+    for market in markets:
+        lag = lags[market]
+        # Everything published between the first frame and the last must have arrived.
+        truth = [t.sequential_id for t in ex.truth_trades(market, first - lag + 1, last - lag)]
+        got = [f["sequential_id"] for f in frames if f["code"] == market]
+        got = [s for s in got if first < s // 10_000 + lag < last]
+        assert got == truth, market
