@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
@@ -140,7 +141,7 @@ class MarketDataBackbone:
 
     async def _stream(
         self, key: str, symbols: str | Iterable[str], capacity: int, policy: Overflow
-    ) -> AsyncIterator[MarketRecord]:
+    ) -> AsyncGenerator[MarketRecord, None]:
         self._require_open()
         checked = await self._session.catalog.check(symbols)
         sub: Subscriber[MarketRecord] = Subscriber(key, checked, capacity, policy)
@@ -166,10 +167,10 @@ class MarketDataBackbone:
         Raises:
             UnknownSymbolError: a symbol Upbit does not list (a ``ValueError``).
         """
-        async for record in self._stream(
-            "ticker", symbols, self.config.ticker_buffer, Overflow.KEEP_NEWEST
-        ):
-            yield record  # type: ignore[misc]
+        stream = self._stream("ticker", symbols, self.config.ticker_buffer, Overflow.KEEP_NEWEST)
+        async with contextlib.aclosing(stream) as records:
+            async for record in records:
+                yield record  # type: ignore[misc]
 
     async def stream_trade(self, symbols: str | Iterable[str]) -> AsyncIterator[TradeData]:
         """Yield every trade of ``symbols`` from now on, each once.
@@ -186,10 +187,10 @@ class MarketDataBackbone:
         Raises:
             UnknownSymbolError: a symbol Upbit does not list (a ``ValueError``).
         """
-        async for record in self._stream(
-            "trade", symbols, self.config.trade_buffer, Overflow.BLOCK
-        ):
-            yield record  # type: ignore[misc]
+        stream = self._stream("trade", symbols, self.config.trade_buffer, Overflow.BLOCK)
+        async with contextlib.aclosing(stream) as records:
+            async for record in records:
+                yield record  # type: ignore[misc]
 
     async def stream_orderbook(self, symbols: str | Iterable[str]) -> AsyncIterator[OrderbookData]:
         """Yield full orderbook snapshots of ``symbols`` as they change (REST polling while
@@ -198,10 +199,12 @@ class MarketDataBackbone:
         Raises:
             UnknownSymbolError: a symbol Upbit does not list (a ``ValueError``).
         """
-        async for record in self._stream(
+        stream = self._stream(
             "orderbook", symbols, self.config.orderbook_buffer, Overflow.KEEP_NEWEST
-        ):
-            yield record  # type: ignore[misc]
+        )
+        async with contextlib.aclosing(stream) as records:
+            async for record in records:
+                yield record  # type: ignore[misc]
 
     async def stream_candle(
         self, symbols: str | Iterable[str], timeframe: str = "1m"
@@ -215,10 +218,12 @@ class MarketDataBackbone:
             InvalidArgumentError: an unknown timeframe.
         """
         check_timeframe(timeframe)
-        async for record in self._stream(
+        stream = self._stream(
             f"candle.{timeframe}", symbols, self.config.candle_buffer, Overflow.BLOCK
-        ):
-            yield record  # type: ignore[misc]
+        )
+        async with contextlib.aclosing(stream) as records:
+            async for record in records:
+                yield record  # type: ignore[misc]
 
     async def stream_events(self) -> AsyncIterator[ConnectionEvent]:
         """Yield every :class:`ConnectionEvent` from now on: connections, source switches,

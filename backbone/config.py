@@ -47,6 +47,9 @@ class BackboneConfig:
         (Upbit: 5 and 100).
         ``max_codes_per_connection``: (type, code) pairs on one connection; more spread over
         further connections.
+        ``ws_startup_grace_s``: a newly wanted symbol waits this long for its socket before
+        REST serves it (so a stream does not start with a REST record when the socket is
+        about to deliver).
 
     REST:
         ``rest_requests_per_s``: per rate-limit group (Upbit: 10).
@@ -81,6 +84,7 @@ class BackboneConfig:
     ws_messages_per_s: int = 5
     ws_messages_per_min: int = 100
     max_codes_per_connection: int = 300
+    ws_startup_grace_s: float = 1.0
 
     rest_requests_per_s: int = 10
     rest_timeout_s: float = 5.0

@@ -232,6 +232,7 @@ class SessionManager:
         self._outages: dict[str, _Outage] = {}
         self._catch_up: set[str] = set()
         self._trade_due: dict[str, float] = {}
+        self._pending: dict[str, dict[str, float]] = {}
         self._last_state: dict[str, dict[str, Any]] = {}
         self._changed = asyncio.Event()
         self._events: deque[ConnectionEvent] = deque()
@@ -334,6 +335,14 @@ class SessionManager:
         serves them."""
         if not self.is_open:
             raise ClosedError("the backbone is not open; use it inside 'async with'")
+        if self._strategy is ChannelStrategy.AUTO and _ws_served(sub.key):
+            live = self._live.get(sub.key, set())
+            pending = self._pending.setdefault(sub.key, {})
+            deadline = time.monotonic() + self.config.ws_startup_grace_s
+            for symbol in sub.symbols - self.hub.wanted(sub.key) - live:
+                pending[symbol] = deadline
+                if sub.key == "trade":
+                    self._trade_due[symbol] = deadline
         self.hub.add(sub)
         self._resubscribe(_kind_of(sub.key))
 
@@ -363,7 +372,20 @@ class SessionManager:
             return set()
         if self._strategy is ChannelStrategy.REST_ONLY or not _ws_served(key):
             return wanted
-        return wanted - self._live.get(key, set())
+        return wanted - self._live.get(key, set()) - self._pending.get(key, {}).keys()
+
+    def _expire_pending(self) -> None:
+        # Symbols whose socket did not deliver within the startup grace go to REST.
+        now = time.monotonic()
+        expired = False
+        for key, pending in self._pending.items():
+            live = self._live.get(key, set())
+            for symbol, deadline in list(pending.items()):
+                if deadline <= now or symbol in live:
+                    del pending[symbol]
+                    expired = True
+        if expired:
+            self._update_sources()
 
     def _update_sources(self) -> None:
         # Emit source_switched for every (key, symbols) that changed channel.
@@ -411,6 +433,9 @@ class SessionManager:
             self._slot_ever_live.add(label)
             was_down = label in self._slot_down_ns
             self._slot_live[label] = dict(state.codes)
+            for ws_type, codes in state.codes.items():
+                for symbol in codes:
+                    self._pending.get(ws_type, {}).pop(symbol, None)
             self.router.websocket.up = True
             self.router.websocket.success()
             if first:
@@ -555,15 +580,17 @@ class SessionManager:
     async def _wait_changed(self, delay_s: float) -> None:
         self._changed.clear()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._changed.wait(), delay_s)
+            async with asyncio.timeout(delay_s):
+                await self._changed.wait()
 
     async def _poll_loop(self, kind: str) -> None:
         while True:
+            self._expire_pending()
             keys = [k for k in self.hub.stream_keys() if _kind_of(k) == kind]
             targets = {k: sorted(self._rest_targets(k)) for k in keys}
             targets = {k: v for k, v in targets.items() if v}
             if not targets:
-                await self._wait_changed(5.0)
+                await self._wait_changed(self.config.poll_interval_s)
                 continue
             started = time.monotonic()
             try:
@@ -598,6 +625,7 @@ class SessionManager:
 
     async def _trade_loop(self) -> None:
         while True:
+            self._expire_pending()
             wanted = self.hub.wanted("trade")
             if not wanted:
                 await self._wait_changed(5.0)

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+import simulator
+from backbone import BackboneConfig, Backoff, MarketDataBackbone
+from backbone.models import ConnectionEvent
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "upbit"
 
@@ -46,3 +53,82 @@ def dumps_wire(obj: Any) -> bytes:
 @pytest.fixture
 def fixtures_dir() -> Path:
     return FIXTURES
+
+
+# -- live tier helpers (real sockets against the simulator on 127.0.0.1:0) ------------------
+
+
+MARKETS = ["KRW-BTC", "KRW-ETH", "KRW-XRP", "BTC-ETH"]
+SPEED = 10.0
+
+
+def fast_config(**overrides: Any) -> BackboneConfig:
+    """Short intervals so failures and repairs show within a second or two."""
+    settings: dict[str, Any] = {
+        "ping_interval_s": 0.3,
+        "stall_timeout_s": 1.0,
+        "poll_interval_s": 0.1,
+        "reconcile_interval_s": 0.4,
+        "reconcile_grace_ms": 1500,
+        "ws_startup_grace_s": 0.5,
+        "reconnect": Backoff(initial_s=0.02, fast_cap_s=0.3, max_s=1.0),
+    }
+    settings.update(overrides)
+    return BackboneConfig(**settings)
+
+
+@contextlib.asynccontextmanager
+async def running_exchange(
+    *, speed: float = SPEED, activity: float = 1.0, markets: list[str] | None = None, **config: Any
+) -> AsyncIterator[simulator.Exchange]:
+    clock = simulator.ScaledClock(speed)
+    exchange_config = simulator.ExchangeConfig(activity_scale=activity, **config)
+    async with simulator.Exchange(
+        seed=7, markets=markets or MARKETS, clock=clock, config=exchange_config
+    ) as ex:
+        yield ex
+
+
+def exchange_clock_ns(ex: simulator.Exchange) -> Callable[[], int]:
+    return lambda: int(ex.clock.now_ms()) * 1_000_000
+
+
+class Collector:
+    """Consumes an async iterator in a task; lets a test wait for a condition on what came."""
+
+    def __init__(self, source: AsyncIterator[Any]) -> None:
+        self.items: list[Any] = []
+        self._source = source
+        self._cond = asyncio.Condition()
+        self.task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        async for item in self._source:
+            async with self._cond:
+                self.items.append(item)
+                self._cond.notify_all()
+
+    async def wait_for(
+        self, predicate: Callable[[list[Any]], bool], timeout_s: float = 10.0
+    ) -> None:
+        async with asyncio.timeout(timeout_s), self._cond:
+            await self._cond.wait_for(lambda: predicate(self.items))
+
+    async def aclose(self) -> None:
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
+
+
+def events_of(items: list[ConnectionEvent], kind: str) -> list[ConnectionEvent]:
+    return [e for e in items if e.kind == kind]
+
+
+@contextlib.asynccontextmanager
+async def backbone_on(
+    ex: simulator.Exchange, config: BackboneConfig | None = None, **kw: Any
+) -> AsyncIterator[MarketDataBackbone]:
+    async with MarketDataBackbone(
+        ex.rest_url, ex.ws_url, config=config or fast_config(), clock_ns=exchange_clock_ns(ex), **kw
+    ) as bb:
+        yield bb

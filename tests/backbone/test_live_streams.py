@@ -1,0 +1,220 @@
+"""Live tier: the backbone against the simulator over real sockets on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from decimal import Decimal
+
+import pytest
+
+from backbone import (
+    BackboneConfig,
+    ChannelStrategy,
+    InvalidArgumentError,
+    MarketDataBackbone,
+    UnknownSymbolError,
+)
+from backbone.models import CandleData, EventKind, OrderbookData, TickerData, TradeData
+from tests.backbone.conftest import (
+    Collector,
+    backbone_on,
+    events_of,
+    fast_config,
+    running_exchange,
+)
+
+
+async def test_every_stream_flows_from_the_websocket() -> None:
+    async with running_exchange() as ex, backbone_on(ex) as bb:
+        streams = {
+            "ticker": Collector(bb.stream_ticker(["KRW-BTC", "KRW-ETH"])),
+            "trade": Collector(bb.stream_trade("KRW-BTC")),
+            "orderbook": Collector(bb.stream_orderbook(["KRW-BTC"])),
+            "candle": Collector(bb.stream_candle(["KRW-BTC"], "1m")),
+        }
+        types = {"ticker": TickerData, "trade": TradeData, "orderbook": OrderbookData, "candle": CandleData}
+        for name, collector in streams.items():
+            await collector.wait_for(lambda items: sum(r.source == "websocket" for r in items) >= 3, 15)
+            assert all(isinstance(r, types[name]) for r in collector.items)
+        books = [r for r in streams["orderbook"].items if r.source == "websocket"]
+        assert all(len(b.ask_prices) == 30 and b.ask_prices[0] > b.bid_prices[0] for b in books)
+        assert all(sum(b.ask_volumes) == b.total_ask_size for b in books)
+        assert {r.symbol for r in streams["ticker"].items} == {"KRW-BTC", "KRW-ETH"}
+        assert all(c.timeframe == "1m" for c in streams["candle"].items)
+        trades = streams["trade"].items
+        assert len({t.sequential_id for t in trades}) == len(trades)
+        stats = bb.statistics()
+        assert stats.records["trade"]["websocket"] >= 3 and stats.connects >= 4
+        assert set(stats.live) >= {"ticker", "trade", "orderbook", "candle.1m"}
+        assert all(s.delivered > 0 for s in stats.streams)
+        for collector in streams.values():
+            await collector.aclose()
+
+
+async def test_unknown_symbols_raise_value_errors_naming_them_on_every_channel() -> None:
+    async with running_exchange() as ex, backbone_on(ex) as bb:
+        for stream in (
+            bb.stream_ticker(["KRW-BTC", "KRW-NOPE"]),
+            bb.stream_trade("KRW-NOPE"),
+            bb.stream_orderbook("KRW-NOPE"),
+            bb.stream_candle("KRW-NOPE", "1m"),
+        ):
+            with pytest.raises(UnknownSymbolError, match="KRW-NOPE") as info:
+                await anext(stream)
+            assert isinstance(info.value, ValueError) and info.value.symbol == "KRW-NOPE"
+        calls = [
+            bb.get_ticker("KRW-NOPE"),
+            bb.get_trades("KRW-NOPE"),
+            bb.get_orderbook("KRW-NOPE"),
+            bb.get_candles("KRW-NOPE", "1m"),
+            bb.fetch_trades_since("KRW-NOPE", bb_now(ex)),
+        ]
+        for call in calls:
+            with pytest.raises(ValueError, match="KRW-NOPE"):
+                await call
+        with pytest.raises(InvalidArgumentError, match="timeframe"):
+            await anext(bb.stream_candle("KRW-BTC", "2h"))
+        with pytest.raises(InvalidArgumentError):
+            await anext(bb.stream_trade([]))
+
+
+def bb_now(ex: object) -> object:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ex.clock.now_ms() / 1000, UTC)  # type: ignore[attr-defined]
+
+
+async def test_reconnects_and_resubscribes_after_disconnect() -> None:
+    async with running_exchange() as ex, backbone_on(ex) as bb:
+        events = Collector(bb.stream_events())
+        trades = Collector(bb.stream_trade(["KRW-BTC", "KRW-ETH"]))
+        await events.wait_for(lambda e: events_of(e, EventKind.CONNECTED), 10)
+        for round_ in range(2):
+            ex.faults.apply("disconnect")
+            await events.wait_for(lambda e, n=round_ + 1: len(events_of(e, EventKind.RECONNECTED)) >= n, 10)
+        before = len(trades.items)
+        await trades.wait_for(lambda t: sum(x.source == "websocket" for x in t[before:]) >= 3, 10)
+        disconnected = events_of(events.items, EventKind.DISCONNECTED)
+        assert len(disconnected) >= 2 and all(e.channel == "trade" for e in disconnected)
+        reconnected = events_of(events.items, EventKind.RECONNECTED)
+        assert all(e.start_ns is not None and e.end_ns is not None and e.start_ns <= e.end_ns for e in reconnected)
+        assert bb.statistics().reconnects >= 2
+        await trades.aclose()
+        await events.aclose()
+
+
+async def test_a_stalled_socket_is_replaced_within_three_seconds() -> None:
+    # Default keep-alive settings: the stall must be caught by pings, whatever the traffic.
+    config = fast_config(ping_interval_s=BackboneConfig().ping_interval_s, stall_timeout_s=BackboneConfig().stall_timeout_s)
+    async with running_exchange(speed=1.0, activity=0.01) as ex, backbone_on(ex, config) as bb:
+        events = Collector(bb.stream_events())
+        ticker = Collector(bb.stream_ticker("BTC-ETH"))  # a quiet market: silence is normal
+        await events.wait_for(lambda e: events_of(e, EventKind.CONNECTED), 10)
+        started = time.monotonic()
+        ex.faults.apply("stall", seconds=60)
+        await events.wait_for(lambda e: events_of(e, EventKind.DISCONNECTED), 6)
+        detected_s = time.monotonic() - started
+        (down,) = events_of(events.items, EventKind.DISCONNECTED)
+        assert "silent" in down.cause
+        assert detected_s < 3.0
+        await events.wait_for(lambda e: events_of(e, EventKind.RECONNECTED), 6)
+        assert bb.statistics().stalls == 1
+        await ticker.aclose()
+        await events.aclose()
+
+
+async def test_falls_back_to_rest_while_refused_and_returns_to_the_websocket() -> None:
+    async with running_exchange() as ex, backbone_on(ex) as bb:
+        events = Collector(bb.stream_events())
+        tickers = Collector(bb.stream_ticker(["KRW-BTC", "KRW-ETH"]))
+        trades = Collector(bb.stream_trade("KRW-BTC"))
+        books = Collector(bb.stream_orderbook("KRW-BTC"))
+        await events.wait_for(lambda e: len(events_of(e, EventKind.CONNECTED)) >= 3, 10)
+        refuse = ex.faults.apply("refuse_ws", seconds=30)  # 3 s real at speed 10
+        ex.faults.apply("disconnect")
+        for collector in (tickers, trades, books):
+            await collector.wait_for(lambda items: any(r.source == "rest" for r in items), 5)
+        switched = events_of(events.items, EventKind.SOURCE_SWITCHED)
+        assert any(e.source == "rest" and e.channel == "trade" for e in switched)
+        assert not bb.session.router.websocket.up
+        health = bb.session.router.evaluate_channel_health()
+        assert not health["websocket"].healthy and health["rest"].healthy
+        # Once the exchange accepts sockets again the streams go back to the WebSocket.
+        while ex.clock.now_ms() < refuse["end_ms"]:
+            await asyncio.sleep(0.05)
+        accepted = time.monotonic()
+        n = len(trades.items), len(tickers.items)
+        await trades.wait_for(lambda t: any(x.source == "websocket" for x in t[n[0]:]), 5)
+        await tickers.wait_for(lambda t: any(x.source == "websocket" for x in t[n[1]:]), 5)
+        assert time.monotonic() - accepted < 2.0 + 0.5  # + the time to the next trade
+        await events.wait_for(lambda e: events_of(e, EventKind.GAP_REPAIRED), 5)
+        assert any(e.source == "websocket" for e in events_of(events.items, EventKind.SOURCE_SWITCHED))
+        sids = [t.sequential_id for t in trades.items]
+        assert len(sids) == len(set(sids))
+        for collector in (tickers, trades, books, events):
+            await collector.aclose()
+
+
+async def test_websocket_only_never_polls_and_rest_only_never_connects() -> None:
+    async with running_exchange() as ex:
+        async with backbone_on(ex, fast_config(stream_strategy=ChannelStrategy.REST_ONLY)) as bb:
+            trades = Collector(bb.stream_trade("KRW-BTC"))
+            tickers = Collector(bb.stream_ticker("KRW-BTC"))
+            await trades.wait_for(lambda t: len(t) >= 5, 10)
+            await tickers.wait_for(lambda t: len(t) >= 2, 10)
+            assert {r.source for r in trades.items + tickers.items} == {"rest"}
+            assert bb.statistics().connects == 0
+            await trades.aclose()
+            await tickers.aclose()
+        async with backbone_on(ex, fast_config(stream_strategy=ChannelStrategy.WEBSOCKET_ONLY)) as bb:
+            trades = Collector(bb.stream_trade("KRW-BTC"))
+            await trades.wait_for(lambda t: len(t) >= 5, 10)
+            calls = bb.statistics().rest_calls
+            assert {r.source for r in trades.items} == {"websocket"}
+            assert calls == 1  # the market list, nothing else
+            await trades.aclose()
+
+
+async def test_cancellation_mid_stream_unsubscribes_and_leaves_the_backbone_usable() -> None:
+    async with running_exchange() as ex, backbone_on(ex) as bb:
+        got_one = asyncio.Event()
+
+        async def consume() -> None:
+            async for _ in bb.stream_trade(["KRW-BTC", "KRW-XRP"]):
+                got_one.set()
+
+        task = asyncio.create_task(consume())
+        async with asyncio.timeout(10):
+            await got_one.wait()
+        assert bb.session.ws.subscriptions("trade") == {"trade": {"KRW-BTC", "KRW-XRP"}}
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        assert bb.session.ws.subscriptions("trade") == {}
+        assert bb.session.hub.subscribers() == []
+        # break out of an async for: the generator closes and unsubscribes too
+        stream = bb.stream_ticker("KRW-BTC")
+        async for ticker in stream:
+            assert ticker.current_price > Decimal(0)
+            break
+        await stream.aclose()
+        assert bb.session.hub.subscribers() == []
+        assert (await bb.get_orderbook("KRW-ETH")).symbol == "KRW-ETH"
+    with pytest.raises(Exception, match="not open"):
+        await anext(bb.stream_trade("KRW-BTC"))
+
+
+async def test_closing_the_backbone_ends_every_stream() -> None:
+    async with running_exchange() as ex:
+        bb = MarketDataBackbone(ex.rest_url, ex.ws_url, config=fast_config())
+        async with bb:
+            trades = Collector(bb.stream_trade("KRW-BTC"))
+            await trades.wait_for(lambda t: len(t) >= 1, 10)
+        async with asyncio.timeout(5):
+            await trades.task  # ended by itself, no cancellation needed
+        await bb.aclose()  # idempotent
+        with pytest.raises(Exception, match="create a new"):
+            async with bb:
+                pass
