@@ -108,13 +108,14 @@ class _LRU:
 
 
 _PLANS = _LRU(400_000)
-_BLOCKS = _LRU(600_000)
+_BLOCKS = _LRU(250_000)  # counted in trades: about 40 MB at most
+_AGGS = _LRU(400_000)
 _MISC = _LRU(400_000)
 
 
 def clear_caches() -> None:
     """Forget every memoised plan, block and aggregate (they are recomputed identically)."""
-    for cache in (_PLANS, _BLOCKS, _MISC):
+    for cache in (_PLANS, _BLOCKS, _AGGS, _MISC):
         cache.clear()
 
 
@@ -660,7 +661,12 @@ class MarketModel:
         """Return the aggregate of a whole block (generating it if needed)."""
         if self.plan(start).n == 0:
             return EMPTY
-        return self.block(start).agg
+        key = (self._ck_block, start, self.block_length(start))
+        cached = _AGGS.get(key)
+        if cached is None:
+            cached = self.block(start).agg
+            _AGGS.put(key, cached)
+        return cached  # type: ignore[no-any-return]
 
     # -- trades ---------------------------------------------------------------------------
 
@@ -798,11 +804,12 @@ class MarketModel:
         start = self.block_start(low_excl)
         while start < block_start:
             if self.plan(start).n:
-                block = self.block(start)
                 if start > low_excl:
-                    volume += block.agg.volume
-                    turnover += block.agg.turnover
+                    agg = self.agg(start)
+                    volume += agg.volume
+                    turnover += agg.turnover
                 else:
+                    block = self.block(start)
                     a = bisect_right(block.ts, low_excl)
                     volume += block.cum_vol[-1] - block.cum_vol[a]
                     turnover += block.cum_turn[-1] - block.cum_turn[a]
