@@ -220,18 +220,42 @@ FROM (
 WHERE NOT streamed
 GROUP BY symbol, run;
 
+-- name: trade_covered
+-- The union of the trade windows per session and symbol: disjoint open intervals of exchange
+-- time that some REST answer and the stream both covered.
+SELECT session_id, symbol, min(window_start) AS covered_start, max(window_end) AS covered_end
+FROM (
+    SELECT
+        *,
+        count(*) FILTER (WHERE window_start >= reach) OVER (
+            PARTITION BY session_id, symbol ORDER BY window_start, window_end
+            ROWS UNBOUNDED PRECEDING
+        ) AS island
+    FROM (
+        SELECT
+            *,
+            coalesce(max(window_end) OVER (
+                PARTITION BY session_id, symbol ORDER BY window_start, window_end
+                ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+            ), window_start) AS reach
+        FROM trade_windows
+    )
+)
+GROUP BY session_id, symbol, island;
+
 -- name: stream_trades_unlisted
--- Streamed trades strictly inside a REST answer's window that the answer did not list.
-SELECT DISTINCT t.symbol, t.sequential_id, t.trade_timestamp, t.source
-FROM trade AS t
-JOIN trade_windows AS w
-    ON t.session_id = w.session_id AND t.symbol = w.symbol
-    AND t.trade_timestamp > w.window_start AND t.trade_timestamp < w.window_end
-WHERE NOT EXISTS (
-    SELECT 1 FROM rest_trade AS r
-    WHERE r.session_id = w.session_id AND r.symbol = w.symbol
-        AND r.request_start_ns = w.request_start_ns AND r.sequential_id = t.sequential_id
-);
+-- Streamed trades strictly inside an interval REST covered (trade_covered) that no REST
+-- answer listed.
+SELECT t.*
+FROM (
+    SELECT t.symbol, t.sequential_id, t.trade_timestamp, t.source
+    FROM trade AS t
+    ASOF JOIN trade_covered AS c
+        ON t.session_id = c.session_id AND t.symbol = c.symbol
+        AND t.trade_timestamp > c.covered_start
+    WHERE t.trade_timestamp < c.covered_end
+) AS t
+ANTI JOIN rest_trade AS r ON r.sequential_id = t.sequential_id AND r.symbol = t.symbol;
 
 -- name: candle_timeframes
 -- The width of every candle timeframe that trades can rebuild (weeks and longer are skipped).
@@ -335,15 +359,14 @@ FROM orderbook_checks;
 
 -- name: trade_summary
 -- One row: REST trades answers, those overlapping the stream, distinct trades compared, those
--- the stream lacks, those that disagree, and streamed trades an answer should have listed.
+-- the stream lacks, those that disagree, and streamed trades no answer listed.
 SELECT
     (SELECT count(*) FROM rest_trade_answers) AS rest_answers,
     (SELECT count(*) FROM trade_windows) AS compared_answers,
     count(*) AS compared,
     count(*) FILTER (WHERE NOT streamed) AS missing_from_stream,
     count(*) FILTER (WHERE streamed AND NOT agrees) AS mismatched,
-    (SELECT count(DISTINCT (symbol, sequential_id)) FROM stream_trades_unlisted)
-        AS missing_from_rest
+    (SELECT count(*) FROM stream_trades_unlisted) AS missing_from_rest
 FROM rest_trade_keys;
 
 -- name: candle_summary

@@ -44,7 +44,9 @@ def gaps_section(
         kinds[row["kind"]] = kinds.get(row["kind"], 0) + row["events"]
         recovered += row["rows_recovered"]
         missing += row["rows_missing"]
-    silence = recording.one("silence_summary")
+    listed = recording.rows("silence_list", order="start_ns, dataset, symbol", limit=max(limit, 1))
+    silences = listed[0]["silences"] if listed else 0
+    longest = listed[0]["longest_silence_s"] if listed else None
     return {
         "trades_missing": trades_missing,
         "events": kinds,
@@ -68,8 +70,8 @@ def gaps_section(
             }
             for row in recording.rows("events_ledger", order="session_id, seq", limit=limit)
         ],
-        "silences": silence["silences"],
-        "longest_silence_s": silence["longest_silence_s"],
+        "silences": silences,
+        "longest_silence_s": longest,
         "silent_periods": [
             {
                 "dataset": row["dataset"],

@@ -51,7 +51,20 @@ FROM stream_arrivals
 GROUP BY dataset, symbol;
 
 -- name: silences
--- Every silent period: from the record before the silence to the record that ended it.
+-- Every silent period: from the record before the silence to the record that ended it (the
+-- arrivals are computed once, then measured against their own rhythm).
+WITH arrivals AS MATERIALIZED (
+    SELECT * FROM stream_arrivals
+),
+rhythm AS (
+    SELECT
+        dataset, symbol,
+        quantile_cont(gap_ns, getvariable('silence_quantile')) / 1e6 AS usual_ms,
+        greatest(getvariable('silence_floor_ms'), getvariable('silence_factor') * usual_ms)
+            AS threshold_ms
+    FROM arrivals
+    GROUP BY dataset, symbol
+)
 SELECT
     a.dataset, a.session_id, a.symbol,
     a.received_ns - a.gap_ns AS start_ns,
@@ -59,9 +72,15 @@ SELECT
     a.gap_ns / 1e6 AS silent_ms,
     r.usual_ms,
     r.threshold_ms
-FROM stream_arrivals AS a
-JOIN stream_rhythm AS r USING (dataset, symbol)
+FROM arrivals AS a
+JOIN rhythm AS r USING (dataset, symbol)
 WHERE a.gap_ns / 1e6 > r.threshold_ms;
+
+-- name: silence_list
+-- The silent periods, each carrying the count of all of them and the longest (in seconds), so
+-- that a caller reading the first few learns the totals from the same computation.
+SELECT *, count(*) OVER () AS silences, max(silent_ms) OVER () / 1e3 AS longest_silence_s
+FROM silences;
 
 -- name: silence_summary
 -- One row: silent periods and the longest one, in seconds.

@@ -37,12 +37,17 @@ WHERE crossed OR unsorted OR malformed OR total_mismatch OR non_positive;
 -- Trade keys (symbol, sequential_id) the trade stream holds more than once; `conflicting`
 -- when the copies disagree on price, size, side or time.
 SELECT
-    symbol, sequential_id,
-    count(*) AS copies,
-    count(DISTINCT (trade_price, trade_volume, trade_side, trade_timestamp)) > 1 AS conflicting
-FROM trade
-GROUP BY symbol, sequential_id
-HAVING count(*) > 1;
+    d.symbol, d.sequential_id, d.copies,
+    count(DISTINCT (t.trade_price, t.trade_volume, t.trade_side, t.trade_timestamp)) > 1
+        AS conflicting
+FROM (
+    SELECT symbol, sequential_id, count(*) AS copies
+    FROM trade
+    GROUP BY sequential_id, symbol
+    HAVING count(*) > 1
+) AS d
+JOIN trade AS t USING (symbol, sequential_id)
+GROUP BY d.symbol, d.sequential_id, d.copies;
 
 -- name: value_checks
 -- Records holding a non-positive price or trade size, or a negative volume; `fields` names
@@ -123,21 +128,23 @@ WHERE exchange_time < previous_time;
 
 -- name: seq_duplicates
 -- (session, seq) numbers held by more than one row across the datasets (raw frames aside):
--- the recorder numbers each delivered record once.
-SELECT session_id, seq, count(*) AS copies
+-- the recorder numbers each delivered record once. One row per extra copy.
+SELECT session_id, seq
 FROM (
-    SELECT session_id, seq FROM ticker
-    UNION ALL SELECT session_id, seq FROM trade
-    UNION ALL SELECT session_id, seq FROM orderbook
-    UNION ALL SELECT session_id, seq FROM candle
-    UNION ALL SELECT session_id, seq FROM rest_ticker
-    UNION ALL SELECT session_id, seq FROM rest_trade
-    UNION ALL SELECT session_id, seq FROM rest_orderbook
-    UNION ALL SELECT session_id, seq FROM rest_candle
-    UNION ALL SELECT session_id, seq FROM events
+    SELECT session_id, seq, lag(seq) OVER (PARTITION BY session_id ORDER BY seq) AS previous
+    FROM (
+        SELECT session_id, seq FROM ticker
+        UNION ALL SELECT session_id, seq FROM trade
+        UNION ALL SELECT session_id, seq FROM orderbook
+        UNION ALL SELECT session_id, seq FROM candle
+        UNION ALL SELECT session_id, seq FROM rest_ticker
+        UNION ALL SELECT session_id, seq FROM rest_trade
+        UNION ALL SELECT session_id, seq FROM rest_orderbook
+        UNION ALL SELECT session_id, seq FROM rest_candle
+        UNION ALL SELECT session_id, seq FROM events
+    )
 )
-GROUP BY session_id, seq
-HAVING count(*) > 1;
+WHERE seq = previous;
 
 -- name: integrity_summary
 -- One row: how many records each integrity check flags (duplicate_trades counts the extra

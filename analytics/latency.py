@@ -39,7 +39,11 @@ def latency_section(recording: Recording, *, limit: int) -> dict[str, Any]:
     by_channel = {
         (row["channel"], row["source"]): row for row in recording.rows("latency_by_channel")
     }
-    flags = {row["channel"]: row for row in recording.rows("latency_flags")}
+    excursions = recording.rows("latency_excursions", order="rows DESC, start_ns, channel, symbol")
+    late = dict.fromkeys(CHANNELS, 0)
+    for row in excursions:
+        if row["kind"] == "late":
+            late[row["channel"]] += row["rows"]
     by_symbol: dict[str, dict[str, Any]] = {name: {} for name in CHANNELS}
     for row in recording.rows("latency_by_symbol", order="symbol"):
         if row["source"] == "websocket":
@@ -55,7 +59,7 @@ def latency_section(recording: Recording, *, limit: int) -> dict[str, Any]:
             "rows": 0 if found is None else found["rows"],
             **_figures(found),
             "negative": 0 if found is None else found["negative"],
-            "late": int(flags[channel]["late"]) if channel in flags else 0,
+            "late": late[channel],
             "by_symbol": by_symbol[channel],
         }
     trips = {row["channel"]: row for row in recording.rows("rest_round_trip")}
@@ -99,8 +103,6 @@ def latency_section(recording: Recording, *, limit: int) -> dict[str, Any]:
             "min_ms": row["min_ms"],
             "threshold_ms": row["threshold_ms"],
         }
-        for row in recording.rows(
-            "latency_excursions", order="rows DESC, start_ns, channel, symbol", limit=limit
-        )
+        for row in excursions[:limit]
     ]
     return section

@@ -84,7 +84,7 @@ GROUP BY channel;
 -- name: latency_excursions
 -- Episodes of late, or of negative (a clock problem), WebSocket records per session, channel
 -- and symbol: such records belong to one episode while each follows the previous one within
--- the symbol's silence threshold (stream_rhythm), whatever normal records came between.
+-- max(the late threshold, silence_floor_ms), whatever normal records came between.
 SELECT
     session_id, channel, symbol, kind,
     min(received_ns) AS start_ns,
@@ -103,11 +103,10 @@ FROM (
         ) AS episode
     FROM (
         SELECT
-            f.*,
-            r.threshold_ms AS merge_ms,
-            f.received_ns - lag(f.received_ns) OVER (
-                PARTITION BY f.session_id, f.channel, f.symbol, f.kind
-                ORDER BY f.received_ns, f.seq
+            *,
+            greatest(threshold_ms, getvariable('silence_floor_ms')) AS merge_ms,
+            received_ns - lag(received_ns) OVER (
+                PARTITION BY session_id, channel, symbol, kind ORDER BY received_ns, seq
             ) AS since_ns
         FROM (
             SELECT
@@ -116,8 +115,7 @@ FROM (
             FROM stream_latency AS l
             JOIN late_thresholds AS t USING (channel)
             WHERE l.source = 'websocket' AND (l.latency_ms < 0 OR l.latency_ms > t.threshold_ms)
-        ) AS f
-        JOIN stream_rhythm AS r ON r.dataset = f.channel AND r.symbol = f.symbol
+        )
     )
 )
 GROUP BY session_id, channel, symbol, kind, episode;

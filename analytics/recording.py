@@ -80,7 +80,8 @@ class MeasureConfig:
     ``max(silence_floor_ms, silence_factor * q)``, ``q`` being the ``silence_quantile`` of that
     symbol's inter-arrival times in that dataset (its usual rhythm). A WebSocket record is late
     when its latency exceeds ``max(late_floor_ms, late_factor * p50)`` of its channel; late (or
-    negative) records less than a silence threshold apart form one excursion. Candle
+    negative) records less than ``max(that threshold, silence_floor_ms)`` apart form one
+    excursion. Candle
     quote volumes are compared within ``quote_volume_tolerance`` (relative): the exchange rounds
     them, every other compared value must be equal.
     """
