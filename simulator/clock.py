@@ -54,11 +54,17 @@ class ScaledClock:
             await asyncio.sleep(delay / 1000 / self.speed)
 
 
+def _wake(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
 class ManualClock:
     """A clock that moves only when told: ``advance(ms)`` or ``set_ms(ms)``.
 
-    Call them from the event loop's thread; the exchange then emits what became due (await
-    ``Exchange.settle()`` to wait until it has been written to the sockets).
+    The exchange then emits what became due; await ``Exchange.settle()`` (or POST
+    ``/_sim/clock``) to wait until it has been written to the sockets. Advancing from another
+    thread than the exchange's is allowed.
     """
 
     def __init__(self, start_ms: int) -> None:
@@ -87,14 +93,20 @@ class ManualClock:
         if ms < self._now:
             raise ValueError(f"a manual clock only moves forward; {ms} is before {self._now}")
         self._now = int(ms)
+        try:
+            current: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            current = None
         still = []
         for target, fut in self._waiters:
             if fut.done():
                 continue
-            if target <= self._now:
-                fut.set_result(None)
-            else:
+            if target > self._now:
                 still.append((target, fut))
+            elif fut.get_loop() is current:
+                fut.set_result(None)
+            else:  # advanced from another thread: wake the waiter on its own loop
+                fut.get_loop().call_soon_threadsafe(_wake, fut)
         self._waiters = still
         return self._now
 

@@ -223,3 +223,24 @@ async def test_scaled_clock_streams_every_trade_in_order(session: aiohttp.Client
         got = [f["sequential_id"] for f in frames if f["code"] == market]
         got = [s for s in got if first < s // 10_000 + lag < last]
         assert got == truth, market
+
+
+def test_a_manual_clock_advanced_from_another_thread_wakes_its_loop() -> None:
+    import threading
+
+    clock = ManualClock(1000)
+    woke = threading.Event()
+
+    async def wait() -> None:
+        await clock.sleep_until(2000)
+        woke.set()
+
+    thread = threading.Thread(target=asyncio.run, args=(wait(),))
+    thread.start()
+    for _ in range(1000):  # the waiter registers as soon as the thread's loop runs
+        if clock._waiters:
+            break
+        thread.join(0.01)
+    clock.advance(1000)
+    thread.join(10)
+    assert woke.is_set()
