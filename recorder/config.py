@@ -78,7 +78,7 @@ class RecorderConfig:
     market_refresh_interval_s: float = 300.0
     raw: bool = False
     rest_snapshot_interval_s: float = 10.0
-    rest_requests_per_s: float = 2.0
+    rest_requests_per_s: float = 1.0
     dedupe_window_s: float = 120.0
     backfill: bool = True
     backfill_max_days: int = 7

@@ -57,6 +57,7 @@ class SinkStatistics:
     segments_published: int
     put_waits: int
     last_flush_ns: int | None
+    last_flush_age_s: float | None
 
 
 @dataclass(slots=True)
@@ -148,6 +149,7 @@ class Sink:
         self._published = 0
         self._put_waits = 0
         self._last_flush_ns: int | None = None
+        self._last_flush_at: float | None = None
         self._segment_started = time.monotonic()
         self._segment_day = date_of_ns(clock_ns())
         self._rows_published: dict[str, int] = dict(manifest.rows)
@@ -259,6 +261,9 @@ class Sink:
             segments_published=self._published,
             put_waits=self._put_waits,
             last_flush_ns=self._last_flush_ns,
+            last_flush_age_s=(
+                None if self._last_flush_at is None else time.monotonic() - self._last_flush_at
+            ),
         )
 
     def _rotation_due(self) -> bool:
@@ -292,6 +297,7 @@ class Sink:
             self._journaled += rows
             self._journal_bytes += written
             self._last_flush_ns = self._clock_ns()
+            self._last_flush_at = time.monotonic()
             async with self._flushed:
                 self._journaled_seq = last_seq
                 self._flushed.notify_all()

@@ -33,5 +33,8 @@ main.add_command(check)
 from tape.report_cmd import report  # noqa: E402, I001
 main.add_command(report)
 
+from tape.record_cmd import record  # noqa: E402, I001
+main.add_command(record)
+
 from tape.replay_cmd import replay  # noqa: E402, I001
 main.add_command(replay)

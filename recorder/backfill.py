@@ -1,0 +1,100 @@
+"""What the recording already holds, for the backfill after the recorder's own downtime.
+
+Pure reads of the ``trade`` dataset and the session manifests; nothing here talks to the
+network. The :class:`~recorder.capture.Recorder` asks the backbone for the trades after
+:func:`last_recorded_trades` and skips those :func:`recorded_trade_ids` already holds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from recorder.layout import parse_part_name
+from recorder.manifest import read_sessions
+from recorder.parts import read_part
+
+__all__ = [
+    "LastTrade",
+    "earliest_reachable",
+    "last_recorded_trades",
+    "previous_session_end_ns",
+    "recorded_trade_ids",
+]
+
+_DAYS_SCANNED = 2  # late repairs can land in a newer date than the newest trade
+
+
+@dataclass(frozen=True, slots=True)
+class LastTrade:
+    """The newest recorded trade of a symbol (by exchange time, then id)."""
+
+    symbol: str
+    trade_timestamp: datetime
+    sequential_id: int
+
+
+def _symbol_days(root: Path, symbol: str) -> list[Path]:
+    # The symbol's partition directories in the trade dataset, newest date first.
+    base = root / "trade"
+    if not base.is_dir():
+        return []
+    found = [d / f"symbol={symbol}" for d in base.glob("date=*")]
+    return sorted((d for d in found if d.is_dir()), key=lambda d: d.parent.name, reverse=True)
+
+
+def _trades(directories: list[Path]) -> pa.Table | None:
+    tables = [
+        read_part(part, ["trade_timestamp", "sequential_id"])
+        for directory in directories
+        for part in directory.iterdir()
+        if parse_part_name(part.name) is not None
+    ]
+    return pa.concat_tables(tables) if tables else None
+
+
+def last_recorded_trades(root: Path, symbols: list[str]) -> dict[str, LastTrade]:
+    """Return the newest recorded trade of each of ``symbols`` that has any."""
+    out: dict[str, LastTrade] = {}
+    for symbol in symbols:
+        table = _trades(_symbol_days(root, symbol)[:_DAYS_SCANNED])
+        if table is None or table.num_rows == 0:
+            continue
+        order = pc.sort_indices(
+            table, [("trade_timestamp", "descending"), ("sequential_id", "descending")]
+        )
+        newest = table.take(order.slice(0, 1)).to_pylist()[0]
+        out[symbol] = LastTrade(symbol, newest["trade_timestamp"], newest["sequential_id"])
+    return out
+
+
+def recorded_trade_ids(root: Path, symbol: str, since: datetime) -> set[int]:
+    """Return the ids of ``symbol``'s recorded trades at or after ``since`` (exchange time)."""
+    day = since.astimezone(UTC).date().isoformat()
+    directories = [d for d in _symbol_days(root, symbol) if d.parent.name >= f"date={day}"]
+    table = _trades(directories)
+    if table is None:
+        return set()
+    recent = table.filter(pc.greater_equal(table["trade_timestamp"], pa.scalar(since)))
+    return set(recent["sequential_id"].to_pylist())
+
+
+def previous_session_end_ns(root: Path, current_session_id: str) -> int | None:
+    """Return the newest receive time written by the sessions before ``current_session_id``."""
+    ends = [
+        s.last_received_ns
+        for s in read_sessions(root)
+        if s.session_id < current_session_id and s.last_received_ns is not None
+    ]
+    return max(ends) if ends else None
+
+
+def earliest_reachable(now: datetime, max_days: int) -> datetime:
+    """Return the oldest exchange time Upbit's trade history reaches ``max_days`` back
+    (``days_ago`` counts whole UTC days)."""
+    start_of_today = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return start_of_today - timedelta(days=max_days)

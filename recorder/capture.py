@@ -1,0 +1,498 @@
+"""The live recorder: a running backbone's streams, events and REST snapshots to a recording.
+
+``async with Recorder(backbone, out, config=RecorderConfig(symbols=("KRW-BTC",))):`` opens a
+:class:`~recorder.session.RecordingSession` on ``out`` (lock, recovery of a crashed session's
+journal, manifests), then captures until the block ends:
+
+- one consumer per channel for the recorded symbols, each record given to the session in the
+  order it is taken from the backbone (that order is ``seq``); trades are checked once more
+  against ``(symbol, sequential_id)``;
+- the backbone's :class:`~backbone.models.ConnectionEvent` stream into ``events``;
+- periodic REST snapshots into ``rest_*`` with their request times, paced within
+  ``rest_requests_per_s`` per endpoint group;
+- after the recorder's own downtime, the trades missed since the last recorded one (as far as
+  Upbit's history reaches), and ``events`` saying what was and was not covered;
+- with ``quote``, a periodic re-read of the market list: new listings join; delisted markets
+  leave the recorded set (a consumer whose markets all left is closed; one still carrying
+  live markets keeps its subscription until the recorder restarts);
+- with ``raw``, every raw frame and REST body from the :class:`~recorder.raw.RawTap`.
+
+Leaving the block stops capturing, then flushes and publishes everything and releases the
+directory. An error of the storage (:class:`~recorder.errors.StorageError`) or of the
+backbone ends the block and is raised from it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from backbone.client import MarketDataBackbone
+from backbone.errors import BackboneError
+from backbone.models import ConnectionEvent, EventKind, MarketRecord, TradeData
+from recorder.backfill import (
+    earliest_reachable,
+    last_recorded_trades,
+    previous_session_end_ns,
+    recorded_trade_ids,
+)
+from recorder.config import RecorderConfig
+from recorder.dedupe import TradeDeduper
+from recorder.errors import RecorderError
+from recorder.raw import RawTap
+from recorder.rows import RestSnapshot
+from recorder.session import RecordingSession
+from recorder.sink import OnRecord, SinkStatistics
+
+__all__ = ["Recorder", "RecorderStatistics"]
+
+_log = logging.getLogger(__name__)
+_BACKFILL_CONCURRENCY = 4
+_REST_TRADES = 20
+_REST_CANDLES = 3
+
+
+@dataclass(frozen=True, slots=True)
+class RecorderStatistics:
+    """A snapshot for status lines and metrics.
+
+    ``accepted``: records accepted per dataset. ``last_record_age_s``: seconds since each
+    channel last delivered. ``open_gaps``: gaps detected and not yet closed;
+    ``unrepaired_gaps``: gaps reported as lost. ``bytes_written``: journal plus Parquet.
+    """
+
+    session_id: str
+    symbols: int
+    accepted: dict[str, int]
+    last_record_age_s: dict[str, float | None]
+    reconnects: int
+    open_gaps: int
+    unrepaired_gaps: int
+    duplicates_dropped: int
+    backfilled_trades: int
+    rest_snapshots: int
+    rest_errors: int
+    bytes_written: int
+    sink: SinkStatistics
+
+
+class Recorder:
+    """Record ``backbone`` into ``out``; use as an async context manager.
+
+    ``on_record(record, seq)`` is called for each record as it is accepted (keep it quick:
+    it runs on the event loop). With ``config.raw``, give the same ``raw_tap`` to the
+    backbone as its ``raw_sink``. ``clock_ns`` should be the backbone's clock.
+
+    Raises (on entry):
+        RecordingLocked: another recorder writes ``out``.
+        UnknownSymbolError: a configured symbol is not listed (from the backbone).
+        ValueError: ``config.raw`` without a ``raw_tap``.
+    """
+
+    def __init__(
+        self,
+        backbone: MarketDataBackbone,
+        out: Path | str,
+        *,
+        config: RecorderConfig,
+        on_record: OnRecord | None = None,
+        raw_tap: RawTap | None = None,
+        clock_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
+        if config.raw and raw_tap is None:
+            raise ValueError(
+                "config.raw needs a RawTap, given to the backbone as raw_sink and here as raw_tap"
+            )
+        self._backbone = backbone
+        self._out = Path(out)
+        self._config = config
+        self._on_record = on_record
+        self._raw_tap = raw_tap if config.raw else None
+        self._clock_ns = clock_ns
+        self._session: RecordingSession | None = None
+        self._tasks: asyncio.TaskGroup | None = None
+        self._stack = contextlib.AsyncExitStack()
+        self._state = "new"
+        self._symbols: set[str] = set()
+        self._groups: list[tuple[frozenset[str], list[asyncio.Task[None]]]] = []
+        self._dedupe = TradeDeduper(config.dedupe_window_s)
+        self._last_record: dict[str, float] = {}
+        self._open_gaps = 0
+        self._unrepaired = 0
+        self._backfilled = 0
+        self._rest_snapshots = 0
+        self._rest_errors = 0
+        self._background: set[asyncio.Task[None]] = set()
+        self.backfill_done = asyncio.Event()
+        """Set once the start-up backfill has finished (or was not needed)."""
+
+    @property
+    def session_id(self) -> str:
+        """The id of the recording session."""
+        return self._require().session_id
+
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        """The symbols recorded now."""
+        return tuple(sorted(self._symbols))
+
+    def _require(self) -> RecordingSession:
+        if self._session is None:
+            raise RuntimeError("the recorder is not open: use it in `async with`")
+        return self._session
+
+    async def __aenter__(self) -> Recorder:
+        if self._state != "new":
+            raise RuntimeError("a Recorder is used once: create a new one")
+        self._state = "open"
+        config = self._config
+        symbols = list(config.symbols) if config.symbols else await self._listed()
+        self._symbols = set(symbols)
+        session = RecordingSession(
+            self._out,
+            storage=config.storage,
+            on_record=self._on_record,
+            symbols=tuple(sorted(symbols)),
+            channels=config.channels,
+            settings=config.as_settings(),
+            clock_ns=self._clock_ns,
+        )
+        await session.__aenter__()
+        self._session = session
+        try:
+            self._tasks = await self._stack.enter_async_context(asyncio.TaskGroup())
+            if self._raw_tap is not None:
+                self._raw_tap.attach(session.put_nowait)
+            self._start_group(frozenset(symbols))
+            self._spawn(self._events(), "recorder-events")
+            if config.rest_snapshot_interval_s > 0:
+                for channel in config.channels:
+                    self._spawn(self._shadow(channel), f"recorder-rest-{channel}")
+            if config.quote:
+                self._spawn(self._refresh_markets(), "recorder-markets")
+            previous_end_ns = await asyncio.to_thread(
+                previous_session_end_ns, self._out, session.session_id
+            )
+            if previous_end_ns is None:
+                self.backfill_done.set()
+            else:
+                self._spawn(self._after_downtime(sorted(symbols), previous_end_ns), "backfill")
+        except BaseException:
+            await self.aclose()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Stop capturing, flush and publish everything, release the directory (idempotent).
+
+        Raises:
+            StorageError: the final writes failed (the journal keeps the rest).
+            BackboneError: a stream failed (raised once everything accepted is stored).
+        """
+        if self._state != "open":
+            return
+        self._state = "closed"
+        if self._raw_tap is not None:
+            self._raw_tap.detach()
+        failure: BaseException | None = None
+        for task in list(self._background):
+            task.cancel()
+        try:
+            await self._stack.__aexit__(None, None, None)
+        except BaseExceptionGroup as group:
+            failure = _first_leaf(group)
+        try:
+            if self._session is not None:
+                await self._session.aclose()
+        except BaseException as exc:
+            failure = failure or exc
+        if failure is not None:
+            raise failure
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        if self._tasks is None:
+            raise RuntimeError("the recorder's task group is not running")
+        task = self._tasks.create_task(coro, name=name)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+    def statistics(self) -> RecorderStatistics:
+        """Counters now (cheap; call it for every status line)."""
+        sink = self._require().statistics()
+        now = time.monotonic()
+        try:
+            reconnects = self._backbone.statistics().reconnects
+        except BackboneError:
+            reconnects = 0
+        return RecorderStatistics(
+            session_id=self.session_id,
+            symbols=len(self._symbols),
+            accepted=sink.accepted,
+            last_record_age_s={
+                channel: now - last if (last := self._last_record.get(channel)) else None
+                for channel in self._config.channels
+            },
+            reconnects=reconnects,
+            open_gaps=self._open_gaps,
+            unrepaired_gaps=self._unrepaired,
+            duplicates_dropped=self._dedupe.duplicates,
+            backfilled_trades=self._backfilled,
+            rest_snapshots=self._rest_snapshots,
+            rest_errors=self._rest_errors,
+            bytes_written=sink.journal_bytes + sink.parquet_bytes,
+            sink=sink,
+        )
+
+    # -- capture -------------------------------------------------------------------------
+
+    async def _listed(self) -> list[str]:
+        quote = (self._config.quote or "").upper()
+        markets = await self._backbone.get_markets()
+        symbols = [m.symbol for m in markets if m.quote_currency.upper() == quote]
+        if not symbols:
+            raise RecorderError(f"no market is listed with quote currency {quote!r}")
+        return symbols
+
+    def _start_group(self, symbols: frozenset[str]) -> None:
+        tasks = [
+            self._spawn(self._consume(channel, symbols), f"recorder-{channel}")
+            for channel in self._config.channels
+        ]
+        self._groups.append((symbols, tasks))
+
+    def _stream(self, channel: str, symbols: Iterable[str]) -> AsyncIterator[MarketRecord]:
+        backbone = self._backbone
+        chosen = sorted(symbols)
+        if channel == "ticker":
+            return backbone.stream_ticker(chosen)
+        if channel == "trade":
+            return backbone.stream_trade(chosen)
+        if channel == "orderbook":
+            return backbone.stream_orderbook(chosen)
+        return backbone.stream_candle(chosen, self._config.candle_timeframe)
+
+    async def _consume(self, channel: str, symbols: frozenset[str]) -> None:
+        put = self._require().put
+        first_time = self._dedupe.first_time
+        last = self._last_record
+        stream = self._stream(channel, symbols)
+        async with contextlib.aclosing(stream):  # type: ignore[type-var]
+            async for record in stream:
+                if type(record) is TradeData and not first_time(
+                    record.symbol, record.sequential_id
+                ):
+                    continue
+                last[channel] = time.monotonic()
+                await put(record)
+
+    async def _events(self) -> None:
+        put = self._require().put
+        stream = self._backbone.stream_events()
+        async with contextlib.aclosing(stream):  # type: ignore[type-var]
+            async for event in stream:
+                self._count_gap(event)
+                await put(event)
+
+    def _count_gap(self, event: ConnectionEvent) -> None:
+        if event.kind is EventKind.GAP_DETECTED:
+            self._open_gaps += 1
+        elif event.kind is EventKind.GAP_REPAIRED:
+            self._open_gaps = max(0, self._open_gaps - 1)
+        elif event.kind is EventKind.GAP_UNREPAIRED:
+            self._open_gaps = max(0, self._open_gaps - 1)
+            self._unrepaired += 1
+
+    async def _shadow(self, channel: str) -> None:
+        config = self._config
+        put = self._require().put
+        fetch: Callable[[str], Awaitable[list[Any]]] = {
+            "ticker": lambda s: _one(self._backbone.get_ticker(s)),
+            "orderbook": lambda s: _one(self._backbone.get_orderbook(s)),
+            "trade": lambda s: self._backbone.get_trades(s, _REST_TRADES),
+            "candle": lambda s: self._backbone.get_candles(
+                s, config.candle_timeframe, _REST_CANDLES
+            ),
+        }[channel]
+        turn = 0
+        while True:
+            symbols = sorted(self._symbols)
+            pause_s = max(
+                config.rest_snapshot_interval_s / max(len(symbols), 1),
+                1.0 / config.rest_requests_per_s,
+            )
+            if symbols:
+                symbol = symbols[turn % len(symbols)]
+                turn += 1
+                start_ns = self._clock_ns()
+                try:
+                    records = await fetch(symbol)
+                except BackboneError as exc:
+                    self._rest_errors += 1
+                    _log.info("REST snapshot of %s %s failed: %s", channel, symbol, exc)
+                    records = []
+                end_ns = self._clock_ns()
+                for record in records:
+                    self._rest_snapshots += 1
+                    await put(
+                        RestSnapshot(
+                            record=record, request_start_ns=start_ns, request_end_ns=end_ns
+                        )
+                    )
+            await asyncio.sleep(pause_s)
+
+    async def _refresh_markets(self) -> None:
+        while True:
+            await asyncio.sleep(self._config.market_refresh_interval_s)
+            try:
+                listed = set(await self._listed())
+            except (BackboneError, RecorderError) as exc:
+                _log.warning("could not refresh the market list: %s", exc)
+                continue
+            added = listed - self._symbols
+            removed = self._symbols - listed
+            if removed:
+                _log.warning("markets delisted, no longer recorded: %s", ", ".join(sorted(removed)))
+                self._symbols -= removed
+                for symbols, tasks in list(self._groups):
+                    if not symbols & self._symbols:
+                        for task in tasks:
+                            task.cancel()
+                        self._groups.remove((symbols, tasks))
+            if added:
+                _log.warning("markets listed, now recorded: %s", ", ".join(sorted(added)))
+                self._symbols |= added
+                self._start_group(frozenset(added))
+
+    async def _after_downtime(self, symbols: list[str], previous_end_ns: int) -> None:
+        try:
+            await self._downtime_events(symbols, previous_end_ns)
+        finally:
+            self.backfill_done.set()
+
+    async def _downtime_events(self, symbols: list[str], previous_end_ns: int) -> None:
+        put = self._require().put
+        config = self._config
+        start_ns = self._clock_ns()
+        for channel in config.channels:
+            if channel == "trade" and config.backfill:
+                continue
+            await put(
+                ConnectionEvent(
+                    kind=EventKind.GAP_UNREPAIRED,
+                    source="websocket",
+                    received_ns=start_ns,
+                    channel=channel,
+                    symbols=tuple(symbols),
+                    start_ns=previous_end_ns,
+                    end_ns=start_ns,
+                    cause="recorder_downtime",
+                    detail="the recorder was not running; past states cannot be fetched",
+                )
+            )
+        if "trade" in config.channels and config.backfill:
+            await self._backfill(symbols, previous_end_ns, start_ns)
+
+    async def _backfill(self, symbols: list[str], previous_end_ns: int, start_ns: int) -> None:
+        put = self._require().put
+        lasts = await asyncio.to_thread(last_recorded_trades, self._out, symbols)
+        reach = earliest_reachable(
+            datetime.fromtimestamp(start_ns / 1e9, tz=UTC), self._config.backfill_max_days
+        )
+        gate = asyncio.Semaphore(_BACKFILL_CONCURRENCY)
+        recovered: dict[str, int] = {}
+        lost: list[ConnectionEvent] = []
+
+        async def one(symbol: str) -> None:
+            last = lasts[symbol]
+            since = max(last.trade_timestamp, reach)
+            async with gate:
+                try:
+                    trades = await self._backbone.fetch_trades_since(
+                        symbol,
+                        since,
+                        after_sequential_id=last.sequential_id,
+                    )
+                except BackboneError as exc:
+                    _log.warning("backfill of %s failed: %s", symbol, exc)
+                    trades = None
+            known = await asyncio.to_thread(recorded_trade_ids, self._out, symbol, since)
+            count = 0
+            for trade in trades or ():
+                if trade.sequential_id in known:
+                    continue
+                if self._dedupe.first_time(symbol, trade.sequential_id):
+                    await put(trade)
+                    count += 1
+            recovered[symbol] = count
+            self._backfilled += count
+            if trades is None or last.trade_timestamp < reach:
+                first = trades[0].trade_timestamp if trades else None
+                lost.append(
+                    ConnectionEvent(
+                        kind=EventKind.GAP_UNREPAIRED,
+                        source="rest",
+                        received_ns=self._clock_ns(),
+                        channel="trade",
+                        symbols=(symbol,),
+                        start_ns=previous_end_ns,
+                        end_ns=start_ns,
+                        exchange_start=last.trade_timestamp,
+                        exchange_end=first or reach,
+                        cause="recorder_downtime",
+                        detail=(
+                            "the backfill failed"
+                            if trades is None
+                            else "older than Upbit's trade history reaches"
+                        ),
+                    )
+                )
+
+        async with asyncio.TaskGroup() as group:
+            for symbol in lasts:
+                group.create_task(one(symbol))
+        await put(
+            ConnectionEvent(
+                kind=EventKind.GAP_REPAIRED,
+                source="rest",
+                received_ns=self._clock_ns(),
+                channel="trade",
+                symbols=tuple(sorted(s for s, n in recovered.items() if n)),
+                start_ns=previous_end_ns,
+                end_ns=start_ns,
+                cause="recorder_downtime",
+                rows_recovered=sum(recovered.values()),
+                detail=f"backfilled {len(recovered)} symbols since their last recorded trade",
+            )
+        )
+        for event in lost:
+            self._unrepaired += 1
+            await put(event)
+
+
+async def _one(request: Awaitable[Any]) -> list[Any]:
+    return [await request]
+
+
+def _first_leaf(group: BaseExceptionGroup) -> BaseException:
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            return _first_leaf(exc)
+        return exc
+    return group
