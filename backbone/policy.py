@@ -131,6 +131,15 @@ class QuotaTracker:
         start = max(now, self._paused_until.get(group, 0.0))
         return start - now + self._window(group).reserve(start)
 
+    def delay(self, group: str, now: float) -> float:
+        """How long from ``now`` until a request of ``group`` may go, without booking it."""
+        start = max(now, self._paused_until.get(group, 0.0))
+        return start - now + self._window(group).delay(start)
+
+    def book(self, group: str, now: float) -> None:
+        """Record a request of ``group`` sent at ``now`` (after :meth:`delay` said 0)."""
+        self._window(group).book(now)
+
     def observe(self, quota: Quota, now: float) -> None:
         """Take in a ``Remaining-Req`` header: with nothing left this second, pause the group
         for a full window (another client on the same IP may be spending the budget)."""

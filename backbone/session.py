@@ -145,15 +145,24 @@ class MarketCatalog:
     async def refresh(self) -> list[Market]:
         """Fetch the list now."""
         async with self._lock:
-            markets = await self._rest.markets()
-            self._markets = {m.symbol: m for m in markets}
-            self._fetched_at = time.monotonic()
-            return markets
+            return await self._fetch()
+
+    async def _fetch(self) -> list[Market]:
+        markets = await self._rest.markets()
+        self._markets = {m.symbol: m for m in markets}
+        self._fetched_at = time.monotonic()
+        return markets
+
+    def _stale(self) -> bool:
+        return self._fetched_at is None or time.monotonic() - self._fetched_at > self._refresh_s
 
     async def markets(self) -> list[Market]:
-        """The cached list, fetched when missing or older than the refresh interval."""
-        if self._fetched_at is None or time.monotonic() - self._fetched_at > self._refresh_s:
-            return await self.refresh()
+        """The cached list, fetched when missing or older than the refresh interval (one
+        fetch however many callers ask at once)."""
+        if self._stale():
+            async with self._lock:
+                if self._stale():
+                    return await self._fetch()
         return list(self._markets.values())
 
     async def check(self, symbols: str | Iterable[str]) -> tuple[str, ...]:

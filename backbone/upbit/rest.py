@@ -126,10 +126,17 @@ class RestClient:
         return self._quota
 
     async def wait_budget(self, group: str) -> None:
-        """Book one request of ``group`` and wait until it may be sent."""
+        """Wait until one more request of ``group`` fits, then book it at that moment.
+
+        Booking when the request actually leaves (not when it was queued) keeps a burst of
+        concurrent callers within the limit even if some of them are delayed on the way.
+        """
         loop = asyncio.get_running_loop()
-        wait = self._quota.reserve(group, loop.time())
-        if wait > 0:
+        while True:
+            wait = self._quota.delay(group, loop.time())
+            if wait <= 0:
+                self._quota.book(group, loop.time())
+                return
             await asyncio.sleep(wait)
 
     async def request(self, req: RestRequest) -> RestResponse:

@@ -34,9 +34,16 @@ async def test_every_stream_flows_from_the_websocket() -> None:
             "orderbook": Collector(bb.stream_orderbook(["KRW-BTC"])),
             "candle": Collector(bb.stream_candle(["KRW-BTC"], "1m")),
         }
-        types = {"ticker": TickerData, "trade": TradeData, "orderbook": OrderbookData, "candle": CandleData}
+        types = {
+            "ticker": TickerData,
+            "trade": TradeData,
+            "orderbook": OrderbookData,
+            "candle": CandleData,
+        }
         for name, collector in streams.items():
-            await collector.wait_for(lambda items: sum(r.source == "websocket" for r in items) >= 3, 15)
+            await collector.wait_for(
+                lambda items: sum(r.source == "websocket" for r in items) >= 3, 15
+            )
             assert all(isinstance(r, types[name]) for r in collector.items)
         books = [r for r in streams["orderbook"].items if r.source == "websocket"]
         assert all(len(b.ask_prices) == 30 and b.ask_prices[0] > b.bid_prices[0] for b in books)
@@ -93,13 +100,18 @@ async def test_reconnects_and_resubscribes_after_disconnect() -> None:
         await events.wait_for(lambda e: events_of(e, EventKind.CONNECTED), 10)
         for round_ in range(2):
             ex.faults.apply("disconnect")
-            await events.wait_for(lambda e, n=round_ + 1: len(events_of(e, EventKind.RECONNECTED)) >= n, 10)
+            await events.wait_for(
+                lambda e, n=round_ + 1: len(events_of(e, EventKind.RECONNECTED)) >= n, 10
+            )
         before = len(trades.items)
         await trades.wait_for(lambda t: sum(x.source == "websocket" for x in t[before:]) >= 3, 10)
         disconnected = events_of(events.items, EventKind.DISCONNECTED)
         assert len(disconnected) >= 2 and all(e.channel == "trade" for e in disconnected)
         reconnected = events_of(events.items, EventKind.RECONNECTED)
-        assert all(e.start_ns is not None and e.end_ns is not None and e.start_ns <= e.end_ns for e in reconnected)
+        assert all(
+            e.start_ns is not None and e.end_ns is not None and e.start_ns <= e.end_ns
+            for e in reconnected
+        )
         assert bb.statistics().reconnects >= 2
         await trades.aclose()
         await events.aclose()
@@ -107,7 +119,10 @@ async def test_reconnects_and_resubscribes_after_disconnect() -> None:
 
 async def test_a_stalled_socket_is_replaced_within_three_seconds() -> None:
     # Default keep-alive settings: the stall must be caught by pings, whatever the traffic.
-    config = fast_config(ping_interval_s=BackboneConfig().ping_interval_s, stall_timeout_s=BackboneConfig().stall_timeout_s)
+    config = fast_config(
+        ping_interval_s=BackboneConfig().ping_interval_s,
+        stall_timeout_s=BackboneConfig().stall_timeout_s,
+    )
     async with running_exchange(speed=1.0, activity=0.01) as ex, backbone_on(ex, config) as bb:
         events = Collector(bb.stream_events())
         ticker = Collector(bb.stream_ticker("BTC-ETH"))  # a quiet market: silence is normal
@@ -142,15 +157,16 @@ async def test_falls_back_to_rest_while_refused_and_returns_to_the_websocket() -
         health = bb.session.router.evaluate_channel_health()
         assert not health["websocket"].healthy and health["rest"].healthy
         # Once the exchange accepts sockets again the streams go back to the WebSocket.
-        while ex.clock.now_ms() < refuse["end_ms"]:
-            await asyncio.sleep(0.05)
+        await ex.clock.sleep_until(refuse["end_ms"])
         accepted = time.monotonic()
         n = len(trades.items), len(tickers.items)
-        await trades.wait_for(lambda t: any(x.source == "websocket" for x in t[n[0]:]), 5)
-        await tickers.wait_for(lambda t: any(x.source == "websocket" for x in t[n[1]:]), 5)
+        await trades.wait_for(lambda t: any(x.source == "websocket" for x in t[n[0] :]), 5)
+        await tickers.wait_for(lambda t: any(x.source == "websocket" for x in t[n[1] :]), 5)
         assert time.monotonic() - accepted < 2.0 + 0.5  # + the time to the next trade
         await events.wait_for(lambda e: events_of(e, EventKind.GAP_REPAIRED), 5)
-        assert any(e.source == "websocket" for e in events_of(events.items, EventKind.SOURCE_SWITCHED))
+        assert any(
+            e.source == "websocket" for e in events_of(events.items, EventKind.SOURCE_SWITCHED)
+        )
         sids = [t.sequential_id for t in trades.items]
         assert len(sids) == len(set(sids))
         for collector in (tickers, trades, books, events):
@@ -168,7 +184,9 @@ async def test_websocket_only_never_polls_and_rest_only_never_connects() -> None
             assert bb.statistics().connects == 0
             await trades.aclose()
             await tickers.aclose()
-        async with backbone_on(ex, fast_config(stream_strategy=ChannelStrategy.WEBSOCKET_ONLY)) as bb:
+        async with backbone_on(
+            ex, fast_config(stream_strategy=ChannelStrategy.WEBSOCKET_ONLY)
+        ) as bb:
             trades = Collector(bb.stream_trade("KRW-BTC"))
             await trades.wait_for(lambda t: len(t) >= 5, 10)
             calls = bb.statistics().rest_calls
