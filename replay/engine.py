@@ -81,6 +81,8 @@ _WAITING: Final = object()
 _INF: Final = 2**63 - 1
 _LAGS_KEPT: Final = 65536
 _PREFETCH_DEPTH: Final = 4
+_LOG_RUNS: Final = 4096  # released runs kept before the get_* state takes them in
+_LOG_ROWS: Final = 65536
 
 
 class _Sub:
@@ -138,7 +140,29 @@ class ReplayStream(Generic[T]):
         return self
 
     async def __anext__(self) -> T:
-        return await self._engine._next(self._sub)  # type: ignore[no-any-return]
+        engine = self._engine
+        if engine._fast_sub is self._sub:
+            # The next record is this stream's alone, in a run already decoded: hand it over
+            # without the general machinery (see ReplayBackbone._arm_fast_path).
+            row = engine._row
+            if row < engine._fast_stop:
+                engine._row = row + 1
+                position = engine._pos
+                engine._pos = position + 1
+                engine._clock = engine._seg_clock[position]
+                engine._released += 1
+                self._sub.delivered += 1
+                return engine._fast_records[row - engine._fast_base]  # type: ignore[no-any-return]
+            result = engine._continue(self._sub)
+            if result is _WAITING:
+                return await engine._wait(self._sub)  # type: ignore[no-any-return]
+            if result is _END:
+                self._sub.closed = True
+                engine._raise_error()
+                raise StopAsyncIteration
+            if result is not _NEED:
+                return result  # type: ignore[no-any-return]
+        return await engine._next(self._sub)  # type: ignore[no-any-return]
 
     async def aclose(self) -> None:
         """Stop the stream: it releases the clock and ends (idempotent)."""
@@ -260,6 +284,13 @@ class ReplayBackbone:
         self._version = 0
         self._run_targets: list[_Sub] = []
         self._targets_version = -1
+        self._targets: dict[tuple[str, str | None], list[_Sub]] = {}
+        self._fast_sub: _Sub | None = None
+        self._fast_stop = 0
+        self._fast_base = 0
+        self._fast_records: list[Record] = []
+        self._log: list[tuple[Chunk, int, int]] = []
+        self._log_rows = 0
         self._pending: deque[_Sub] = deque()
         self._pending_record: Record | None = None
         self._holder: _Sub | None = None
@@ -458,17 +489,25 @@ class ReplayBackbone:
         if not sub.joined:
             sub.joined = True
             self._joined.append(sub)
-            self._version += 1
+            self._changed()
         if self._holder is sub:
             self._holder = None
             self._baton.set()
         if self._speed is None and not self._driving and self._holder is None:
             self._driving = True
             try:
-                result = await self._drive(sub)
+                if not self._started:
+                    self._started = True
+                    await asyncio.sleep(0)  # let consumers started together join first
+                result = self._drive(sub)
+                while result is _NEED:
+                    await self._fetch()
+                    result = self._drive(sub)
             except BaseException:
                 self._close(sub)
                 raise
+            finally:
+                self._driving = False
             if result is _END:
                 sub.closed = True
                 self._raise_error()
@@ -476,6 +515,12 @@ class ReplayBackbone:
             if result is not _WAITING:
                 return result
         return await self._wait(sub)
+
+    def _changed(self) -> None:
+        # The set of iterated streams changed: recompute targets, leave the fast path.
+        self._version += 1
+        self._targets.clear()
+        self._fast_sub = None
 
     async def _wait(self, sub: _Sub) -> Any:
         assert self._loop is not None
@@ -498,30 +543,66 @@ class ReplayBackbone:
         if self._error is not None:
             raise self._error
 
-    async def _drive(self, sub: _Sub | None) -> Any:
+    def _drive(self, sub: _Sub | None) -> Any:
         # Release records until one goes to ``sub`` (returned), or to another stream
-        # (_WAITING), or the selection ends (_END). The caller set self._driving.
+        # (_WAITING), or a segment must be fetched (_NEED), or the selection ends (_END).
+        # The caller holds self._driving.
+        self._fast_sub = None
+        while True:
+            if sub is not None and sub.closed:
+                return _END
+            found = self._next_delivery(_INF)
+            if found is _NEED:
+                return _NEED
+            if found is _END:
+                self._finish()
+                return _END
+            target, record = cast(tuple[_Sub, Record], found)
+            if target is sub:
+                self._holder = sub
+                sub.delivered += 1
+                self._arm_fast_path(sub)
+                return record
+            if self._hand(target, record):
+                return _WAITING
+
+    def _continue(self, sub: _Sub) -> Any:
+        # The fast path's run is over: ``sub``, the holder, comes back; release the next
+        # record as _next would, without its bookkeeping (nothing changed since).
+        self._holder = None
+        self._driving = True
         try:
-            if not self._started:
-                self._started = True
-                await asyncio.sleep(0)  # let consumers started together join first
-            while True:
-                if sub is not None and sub.closed:
-                    return _END
-                found = self._next_delivery(_INF)
-                if found is _NEED:
-                    await self._fetch()
-                    continue
-                if found is _END:
-                    self._finish()
-                    return _END
-                target, record = cast(tuple[_Sub, Record], found)
-                if target is sub:
-                    self._holder = sub
-                    sub.delivered += 1
-                    return record
-                if self._hand(target, record):
-                    return _WAITING
+            return self._drive(sub)
+        except BaseException:
+            self._close(sub)
+            raise
+        finally:
+            self._driving = False
+
+    def _arm_fast_path(self, sub: _Sub) -> None:
+        # When the rest of the current run goes to ``sub`` alone, its next records can be
+        # handed over by ReplayStream.__anext__ directly, from the decoded window.
+        if self._pending or sub.timeframe is not None or self._run_targets != [sub]:
+            return
+        seg = self._seg
+        if seg is None or self._run_i >= len(seg.runs):
+            return
+        chunk, _, stop = seg.runs[self._run_i]
+        cached = chunk.decoded
+        if cached is None or not cached[0] <= self._row < cached[1]:
+            return
+        self._fast_sub = sub
+        self._fast_base = cached[0]
+        self._fast_stop = min(stop, cached[1])
+        self._fast_records = cached[2]
+
+    async def _helper_drive(self) -> None:
+        # Drive for the waiting streams when no consumer is in __anext__ to do it.
+        try:
+            result = self._drive(None)
+            while result is _NEED:
+                await self._fetch()
+                result = self._drive(None)
         finally:
             self._driving = False
 
@@ -533,6 +614,7 @@ class ReplayBackbone:
         waiter.set_result(record)
         target.delivered += 1
         self._holder = target
+        self._fast_sub = None
         return True
 
     def _leave(self, sub: _Sub) -> None:
@@ -540,7 +622,7 @@ class ReplayBackbone:
         if sub.joined:
             sub.joined = False
             self._joined.remove(sub)
-            self._version += 1
+            self._changed()
         if self._holder is sub:
             self._holder = None
             self._kick()
@@ -583,7 +665,7 @@ class ReplayBackbone:
 
     async def _helper(self) -> None:
         try:
-            await self._drive(None)
+            await self._helper_drive()
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # deliver the failure to the consumers, never to the group
@@ -594,6 +676,7 @@ class ReplayBackbone:
         self._finish()
 
     def _finish(self) -> None:
+        self._fast_sub = None
         self._sync_state()
         self._ended = True
         for sub in list(self._joined):
@@ -607,6 +690,7 @@ class ReplayBackbone:
 
     async def _fetch(self) -> None:
         assert self._prefetch is not None
+        self._fast_sub = None
         item = await self._prefetch.get()
         if item is DONE:
             self._source_done = True
@@ -647,14 +731,22 @@ class ReplayBackbone:
             chunk, _, stop = runs[self._run_i]
             row = self._row
             if row >= stop:
-                self._sync_state()
+                if row > self._state_row:
+                    self._log.append((chunk, self._state_row, row))
+                    self._log_rows += row - self._state_row
+                    if len(self._log) >= _LOG_RUNS or self._log_rows >= _LOG_ROWS:
+                        self._flush_log()
                 self._run_i += 1
                 if self._run_i < len(runs):
                     self._row = self._state_row = runs[self._run_i][1]
                     self._targets_version = -1
                 continue
             if self._targets_version != self._version:
-                self._run_targets = [s for s in self._joined if s.wants(chunk)]
+                key = (chunk.dataset, chunk.symbol)
+                targets = self._targets.get(key)
+                if targets is None:
+                    targets = self._targets[key] = [s for s in self._joined if s.wants(chunk)]
+                self._run_targets = targets
                 self._targets_version = self._version
             clock = self._seg_clock[self._pos]
             if clock > limit:
@@ -686,8 +778,16 @@ class ReplayBackbone:
                 self._pending_record = record
             return takers[0], record
 
+    def _flush_log(self) -> None:
+        # Hand the runs released since the last flush to the get_* state.
+        if self._log:
+            self._state.apply_many(self._log)
+            self._log = []
+            self._log_rows = 0
+
     def _sync_state(self) -> None:
         # Bring the get_* state up to the rows released so far.
+        self._flush_log()
         seg = self._seg
         if seg is None or self._run_i >= len(seg.runs):
             return

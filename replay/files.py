@@ -109,12 +109,11 @@ class PartFile:
 class Chunk:
     """One batch of a cursor: rows of one file and one session, in ``seq`` order.
 
-    ``seq`` and ``received`` are the key columns as numpy arrays; ``clock`` is filled by
-    :func:`replay.order.replay_order` as rows are placed. ``decoded`` is a cache slot owned by
-    the consumer of the chunk (the engine keeps decoded records there).
+    ``seq`` and ``received`` are the key columns as numpy arrays. ``decoded`` is a cache slot
+    owned by the consumer of the chunk (the engine keeps decoded records there).
     """
 
-    __slots__ = ("batch", "clock", "dataset", "decoded", "received", "seq", "session", "symbol")
+    __slots__ = ("batch", "dataset", "decoded", "received", "seq", "session", "symbol")
 
     def __init__(
         self, dataset: str, symbol: str | None, session: str, batch: pa.RecordBatch
@@ -125,7 +124,6 @@ class Chunk:
         self.batch = batch
         self.seq: I64 = batch.column("seq").to_numpy()
         self.received: I64 = batch.column("received_ns").to_numpy()
-        self.clock: I64 = np.empty(batch.num_rows, dtype=np.int64)
         self.decoded: tuple[int, int, list[Any]] | None = None
 
     def __len__(self) -> int:
@@ -289,8 +287,10 @@ class Cursor:
         streaming: bool,
         selection: Selection,
         columns: Sequence[str] | None,
+        batch_size: int | None = None,
     ) -> None:
         self.part = part
+        self._batch_size = batch_size
         self.session = session
         self.groups = tuple(groups)
         self.bound_seq = bound_seq
@@ -314,7 +314,7 @@ class Cursor:
     def _open(self) -> Iterator[pa.RecordBatch]:
         path = self.part.path
         keys_only = self._columns is not None and set(self._columns) <= set(_KEY_COLUMNS)
-        size = batch_rows(self.part.dataset, keys_only)
+        size = self._batch_size or batch_rows(self.part.dataset, keys_only)
         try:
             handle = pq.ParquetFile(path)
             indexes = [g.index for g in self.groups]
@@ -396,25 +396,28 @@ def _events_mask(symbols: pa.Array, wanted: frozenset[str]) -> pa.Array:
 
 
 def cursors(
-    parts: Sequence[PartFile], selection: Selection, columns: Sequence[str] | None = None
+    parts: Sequence[PartFile],
+    selection: Selection,
+    columns: Sequence[str] | None = None,
+    batch_size: int | None = None,
 ) -> list[Cursor]:
     """Return one :class:`Cursor` per (file, session) of ``parts``.
 
     ``columns`` projects what is read (``None``: every column); the key columns are always
-    read. Files without usable statistics have their key columns read here to find their
-    sessions.
+    read. ``batch_size`` overrides :func:`batch_rows`. Files without usable statistics have
+    their key columns read here to find their sessions.
 
     Raises:
         RecordingFormatError: a file cannot be read.
     """
     out: list[Cursor] = []
     for part in parts:
-        out.extend(_part_cursors(part, selection, columns))
+        out.extend(_part_cursors(part, selection, columns, batch_size))
     return out
 
 
 def _part_cursors(
-    part: PartFile, selection: Selection, columns: Sequence[str] | None
+    part: PartFile, selection: Selection, columns: Sequence[str] | None, batch_size: int | None
 ) -> list[Cursor]:
     groups = part.row_groups
     known = all(
@@ -440,6 +443,7 @@ def _part_cursors(
                     streaming=ascending,
                     selection=selection,
                     columns=columns,
+                    batch_size=batch_size,
                 )
             )
         return out
@@ -466,6 +470,7 @@ def _part_cursors(
                 streaming=False,
                 selection=selection,
                 columns=columns,
+                batch_size=batch_size,
             )
         )
     return out

@@ -23,17 +23,96 @@ Run = tuple[Chunk, int, int]
 _NONE: Final = -(2**63)
 
 
-@dataclass(slots=True)
 class Segment:
-    """The next rows in replay order: ``runs`` in order, and each row's replay ``clock``
-    (integer nanoseconds, never decreasing) and ``seq``."""
+    """The next rows in replay order, as runs of consecutive rows of chunks.
 
-    runs: list[Run]
-    clock: I64
-    seq: I64
+    Run ``i`` is rows ``run_start[i]`` to ``run_stop[i]`` of ``chunks[run_chunk[i]]``;
+    ``clock`` and ``seq`` hold each row's replay clock (integer nanoseconds, never
+    decreasing) and ``seq``, in order. :attr:`runs` lists the runs as tuples.
+    """
+
+    __slots__ = ("_runs", "chunks", "clock", "run_chunk", "run_start", "run_stop", "seq")
+
+    def __init__(
+        self,
+        chunks: list[Chunk],
+        run_chunk: I64,
+        run_start: I64,
+        run_stop: I64,
+        clock: I64,
+        seq: I64,
+    ) -> None:
+        self.chunks = chunks
+        self.run_chunk = run_chunk
+        self.run_start = run_start
+        self.run_stop = run_stop
+        self.clock = clock
+        self.seq = seq
+        self._runs: list[Run] | None = None
+
+    @classmethod
+    def single(cls, chunk: Chunk, start: int, stop: int, clock: I64, seq: I64) -> Segment:
+        """Return the segment of one run."""
+        return cls(
+            [chunk],
+            np.zeros(1, dtype=np.int64),
+            np.array([start], dtype=np.int64),
+            np.array([stop], dtype=np.int64),
+            clock,
+            seq,
+        )
+
+    @property
+    def runs(self) -> list[Run]:
+        """The runs as ``(chunk, start, stop)`` tuples, in order."""
+        if self._runs is None:
+            chunks = self.chunks
+            self._runs = [
+                (chunks[c], a, b)
+                for c, a, b in zip(
+                    self.run_chunk.tolist(),
+                    self.run_start.tolist(),
+                    self.run_stop.tolist(),
+                    strict=True,
+                )
+            ]
+        return self._runs
+
+    def rows(self) -> tuple[I64, I64]:
+        """Return each row's chunk index and row number, in order."""
+        return _expand(self.run_chunk, self.run_start, self.run_stop)
+
+    def slice(self, start: int, stop: int) -> Segment:
+        """Return the segment of rows ``start`` to ``stop``."""
+        lengths = self.run_stop - self.run_start
+        ends = np.cumsum(lengths)
+        first = int(np.searchsorted(ends, start, side="right"))
+        last = int(np.searchsorted(ends, stop, side="left")) + 1
+        run_start = self.run_start[first:last].copy()
+        run_stop = self.run_stop[first:last].copy()
+        begins = ends[first:last] - lengths[first:last]
+        run_start[0] += start - begins[0]
+        run_stop[-1] -= ends[last - 1] - stop
+        return Segment(
+            self.chunks,
+            self.run_chunk[first:last],
+            run_start,
+            run_stop,
+            self.clock[start:stop],
+            self.seq[start:stop],
+        )
 
     def __len__(self) -> int:
         return len(self.clock)
+
+
+def _expand(run_chunk: I64, run_start: I64, run_stop: I64) -> tuple[I64, I64]:
+    # Per-row chunk index and row number of runs.
+    lengths = run_stop - run_start
+    offsets = np.cumsum(lengths) - lengths
+    source = np.repeat(run_chunk, lengths)
+    row = np.arange(int(lengths.sum()), dtype=np.int64) + np.repeat(run_start - offsets, lengths)
+    return source, row
 
 
 def replay_order(cursors: Iterable[Cursor]) -> Iterator[Segment]:
@@ -166,8 +245,7 @@ def _merge_pieces(
             clock = np.maximum.accumulate(received)
             if carry > clock[0]:
                 np.maximum(clock, carry, out=clock)
-            chunk.clock[start:stop] = clock
-            return Segment([(chunk, start, stop)], clock, seq), int(seq[-1]), int(clock[-1])
+            return Segment.single(chunk, start, stop, clock, seq), int(seq[-1]), int(clock[-1])
     chunks = [item.chunk for item, _, _ in pieces]
     lengths = np.array([stop - start for _, start, stop in pieces], dtype=np.int64)
     seq = np.concatenate([item.chunk.seq[a:b] for item, a, b in pieces])
@@ -184,32 +262,22 @@ def _merge_pieces(
     if not keep.all():
         seq, received, source, row = seq[keep], received[keep], source[keep], row[keep]
     if len(seq) == 0:
-        return Segment([], seq, seq), last_seq, carry
+        empty = np.zeros(0, dtype=np.int64)
+        return Segment(chunks, empty, empty, empty, seq, seq), last_seq, carry
     clock = np.maximum.accumulate(received)
     if carry > clock[0]:
         np.maximum(clock, carry, out=clock)
-    runs = _runs(chunks, source, row)
-    position = 0
-    for chunk, start, stop in runs:
-        chunk.clock[start:stop] = clock[position : position + stop - start]
-        position += stop - start
-    return Segment(runs, clock, seq), int(seq[-1]), int(clock[-1])
+    return _segment(chunks, source, row, clock, seq), int(seq[-1]), int(clock[-1])
 
 
-def _runs(chunks: list[Chunk], source: I64, row: I64) -> list[Run]:
-    # Split rows (given as source chunk index and row number, in order) into runs of
-    # consecutive rows of one chunk.
-    if len(source) == 0:
-        return []
+def _segment(chunks: list[Chunk], source: I64, row: I64, clock: I64, seq: I64) -> Segment:
+    # Rows given as chunk index and row number, in order, grouped into runs of consecutive
+    # rows of one chunk.
     breaks = np.flatnonzero((source[1:] != source[:-1]) | (row[1:] != row[:-1] + 1)) + 1
-    begins = np.concatenate(([0], breaks)).tolist()
-    ends = np.concatenate((breaks, [len(source)])).tolist()
-    sources = source[begins].tolist()
-    firsts = row[begins].tolist()
-    return [
-        (chunks[s], f, f + (e - b))
-        for s, f, b, e in zip(sources, firsts, begins, ends, strict=True)
-    ]
+    begins = np.concatenate(([0], breaks))
+    ends = np.concatenate((breaks, [len(source)]))
+    run_start = row[begins]
+    return Segment(chunks, source[begins], run_start, run_start + (ends - begins), clock, seq)
 
 
 @dataclass(slots=True)
@@ -306,40 +374,22 @@ def _open_sessions(
             src.close()
 
 
-def _slice_runs(segment: Segment, start: int, stop: int) -> list[Run]:
-    # The runs covering rows start..stop of a segment.
-    out: list[Run] = []
-    position = 0
-    for chunk, a, b in segment.runs:
-        n = b - a
-        lo, hi = max(start, position), min(stop, position + n)
-        if lo < hi:
-            out.append((chunk, a + lo - position, a + hi - position))
-        position += n
-        if position >= stop:
-            break
-    return out
-
-
 def _interleave(takes: list[tuple[_SessionSource, int, int]]) -> Segment:
     if len(takes) == 1:
         src, start, stop = takes[0]
         assert src.buffer is not None
-        return Segment(
-            _slice_runs(src.buffer, start, stop),
-            src.buffer.clock[start:stop],
-            src.buffer.seq[start:stop],
-        )
+        return src.buffer.slice(start, stop)
     chunks: list[Chunk] = []
     sources, rows, clocks, ranks, seqs = [], [], [], [], []
     for src, start, stop in takes:
         assert src.buffer is not None
-        for chunk, a, b in _slice_runs(src.buffer, start, stop):
-            sources.append(np.full(b - a, len(chunks), dtype=np.int64))
-            rows.append(np.arange(a, b, dtype=np.int64))
-            chunks.append(chunk)
-        clocks.append(src.buffer.clock[start:stop])
-        seqs.append(src.buffer.seq[start:stop])
+        piece = src.buffer.slice(start, stop)
+        source, row = piece.rows()
+        sources.append(source + len(chunks))
+        rows.append(row)
+        chunks.extend(piece.chunks)
+        clocks.append(piece.clock)
+        seqs.append(piece.seq)
         ranks.append(np.full(stop - start, src.rank, dtype=np.int64))
     clock = np.concatenate(clocks)
     seq = np.concatenate(seqs)
@@ -347,4 +397,4 @@ def _interleave(takes: list[tuple[_SessionSource, int, int]]) -> Segment:
     order = np.lexsort((seq, rank, clock))
     source = np.concatenate(sources)[order]
     row = np.concatenate(rows)[order]
-    return Segment(_runs(chunks, source, row), clock[order], seq[order])
+    return _segment(chunks, source, row, clock[order], seq[order])

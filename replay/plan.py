@@ -114,15 +114,19 @@ def segments(
     the_plan: Plan,
     datasets: Sequence[str],
     columns: Sequence[str] | None = None,
+    batch_size: int | None = None,
 ) -> Iterator[Segment]:
     """Yield the selected rows of ``datasets`` in replay order (blocking reads).
 
-    ``columns`` projects what is read of ``datasets`` (``None``: everything). When the
+    ``columns`` projects what is read of ``datasets`` (``None``: everything);
+    ``batch_size`` is the rows read per file at a time (default: per dataset). When the
     rows of several sessions overlap in time, the key columns of the other replayed
     datasets are read too, so the clock, and with it the order, is exactly the replay's.
     """
     selection = the_plan.selection
-    wanted = [cursors(the_plan.parts.get(d, []), selection, columns) for d in datasets]
+    wanted = [
+        cursors(the_plan.parts.get(d, []), selection, columns, batch_size) for d in datasets
+    ]
     sessions = {c.session for group in wanted for c in group}
     others = [d for d in REPLAYED_DATASETS if d not in datasets and d in the_plan.parts]
     if len(sessions) > 1 and others:

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 from polars.io.plugins import register_io_source
 
 from recorder.schema import DATASETS, schema_for
 from replay.errors import InvalidReplayArgument
+from replay.order import Segment, _expand
 from replay.plan import Plan, plan, segments
 from replay.selection import REPLAYED_DATASETS, TimeLike, make_selection
 
@@ -58,29 +60,57 @@ def _columns(dataset: str, columns: Sequence[str] | None) -> list[str]:
     return list(columns)
 
 
+def _rows_of(segment: Segment, dataset: str, columns: list[str]) -> pa.Table | None:
+    # The segment's rows of ``dataset``, in order, as a table of ``columns``.
+    chunks = segment.chunks
+    wanted = [i for i, chunk in enumerate(chunks) if chunk.dataset == dataset]
+    if not wanted:
+        return None
+    run_chunk, run_start, run_stop = segment.run_chunk, segment.run_start, segment.run_stop
+    if len(wanted) < len(chunks):
+        keep = np.isin(run_chunk, wanted)
+        run_chunk, run_start, run_stop = run_chunk[keep], run_start[keep], run_stop[keep]
+    if len(run_chunk) == 0:
+        return None
+    if len(run_chunk) == 1:  # one run: a zero-copy slice
+        start, stop = int(run_start[0]), int(run_stop[0])
+        batch = chunks[int(run_chunk[0])].batch.select(columns).slice(start, stop - start)
+        return pa.Table.from_batches([batch])
+    base = np.zeros(len(chunks), dtype=np.int64)
+    sizes = np.array([len(chunks[i]) for i in wanted], dtype=np.int64)
+    base[wanted] = np.cumsum(sizes) - sizes
+    source, row = _expand(run_chunk, run_start, run_stop)
+    table = pa.Table.from_batches([chunks[i].batch.select(columns) for i in wanted])
+    return table.take(base[source] + row)
+
+
 def _batches(
     the_plan: Plan, dataset: str, columns: list[str], batch_rows: int
 ) -> Iterator[pa.RecordBatch]:
-    held: list[pa.RecordBatch] = []
+    held: list[pa.Table] = []
     count = 0
-    for segment in segments(the_plan, [dataset], columns):
-        for chunk, start, stop in segment.runs:
-            if chunk.dataset != dataset:
-                continue
-            held.append(chunk.batch.slice(start, stop - start).select(columns))
-            count += stop - start
-            if count >= batch_rows:
-                yield _combine(held)
-                held, count = [], 0
+    for segment in segments(the_plan, [dataset], columns, batch_size=max(batch_rows, 1024)):
+        rows = _rows_of(segment, dataset, columns)
+        if rows is None:
+            continue
+        if not held and rows.num_rows * 2 >= batch_rows:
+            yield from rows.to_batches()  # large enough as it is: no copy
+            continue
+        held.append(rows)
+        count += rows.num_rows
+        if count >= batch_rows:
+            yield from _combine(held)
+            held, count = [], 0
     if held:
-        yield _combine(held)
+        yield from _combine(held)
 
 
-def _combine(pieces: list[pa.RecordBatch]) -> pa.RecordBatch:
-    if len(pieces) == 1:
-        return pieces[0]
-    table = pa.Table.from_batches(pieces).combine_chunks()
-    return table.to_batches(max_chunksize=table.num_rows)[0]
+def _combine(pieces: list[pa.Table]) -> Iterator[pa.RecordBatch]:
+    if len(pieces) == 1 and pieces[0].column(0).num_chunks == 1:
+        yield from pieces[0].to_batches()
+        return
+    table = pa.concat_tables(pieces).combine_chunks()
+    yield from table.to_batches(max_chunksize=max(table.num_rows, 1))
 
 
 def scan_batches(

@@ -70,6 +70,32 @@ class ClockState:
         self._candles: dict[tuple[str, str], OrderedDict[datetime, CandleData]] = {}
         self.symbols: set[str] = set()
 
+    def apply_many(self, runs: list[tuple[Chunk, int, int]]) -> None:
+        """Take in runs of rows released in this order (oldest first); equivalent to
+        :meth:`apply` on each, but touching only what the newest rows decide."""
+        done: set[tuple[str, str]] = set()
+        trades: dict[str, list[tuple[Chunk, int, int]]] = {}
+        counted: dict[str, int] = {}
+        for chunk, start, stop in reversed(runs):
+            dataset, symbol = chunk.dataset, chunk.symbol
+            if symbol is None or dataset == "candle" or start >= stop:
+                continue
+            if dataset == "trade":
+                if counted.get(symbol, 0) < TRADES_KEPT:
+                    trades.setdefault(symbol, []).append((chunk, start, stop))
+                    counted[symbol] = counted.get(symbol, 0) + stop - start
+                continue
+            key = (dataset, symbol)
+            if key not in done:
+                done.add(key)
+                self.apply(chunk, start, stop)
+        for symbol, kept in trades.items():
+            for chunk, start, stop in reversed(kept):
+                self.apply(chunk, start, stop)
+        for chunk, start, stop in runs:
+            if chunk.dataset == "candle":
+                self.apply(chunk, start, stop)
+
     def apply(self, chunk: Chunk, start: int, stop: int) -> None:
         """Take in rows ``start`` to ``stop`` of ``chunk``, just released, in replay order."""
         if start >= stop:
