@@ -45,9 +45,9 @@ class DataUnifier:
         result = decode_ws(
             raw, received_ns=self._clock_ns() if received_ns is None else received_ns
         )
-        if isinstance(result, Status | SubscriptionList):
+        if type(result) is Status or type(result) is SubscriptionList:
             return None
-        return result
+        return result  # type: ignore[return-value]
 
     def unify_rest(
         self, path: str, payload: object, *, received_ns: int | None = None

@@ -629,3 +629,24 @@ def test_timeframe_tables_cover_every_timeframe() -> None:
         (rec,) = DataUnifier().unify_rest(path, fixture_bytes("rest_candles_seconds.json"))
         assert isinstance(rec, CandleData) and rec.timeframe == tf
     assert [protocol.ws_type(tf) for tf in protocol.WS_TIMEFRAMES][1] == "candle.1m"
+
+
+def test_fast_constructors_build_what_the_dataclass_would() -> None:
+    from dataclasses import fields, replace
+
+    from backbone.models import TickerData
+    from backbone.upbit.protocol._wire import fast_constructor
+
+    for name, cls in (
+        ("ws_trade.json", TradeData),
+        ("ws_ticker.json", TickerData),
+        ("ws_orderbook.json", OrderbookData),
+        ("ws_candle.json", CandleData),
+    ):
+        fast = DataUnifier().unify_ws(fixture_bytes(name), received_ns=1)
+        assert type(fast) is cls
+        slow = cls(**{f.name: getattr(fast, f.name) for f in fields(cls)})
+        assert fast == slow and hash(fast) == hash(slow)
+        assert replace(fast, received_ns=2) != fast
+    with pytest.raises(TypeError):
+        fast_constructor(int)

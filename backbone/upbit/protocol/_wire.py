@@ -6,7 +6,9 @@ a :class:`~backbone.errors.ProtocolError`, never a silent pass-through.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import fields as dataclass_fields
+from dataclasses import is_dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final, TypeVar
 
@@ -15,7 +17,7 @@ import msgspec
 from backbone.errors import ProtocolError
 
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-_MS: Final = timedelta(milliseconds=1)
+MS: Final = timedelta(milliseconds=1)
 
 # Venue value -> domain value. The domain keeps Upbit's spellings, but every value passes a
 # table so that a new spelling from Upbit is caught here rather than stored unchecked.
@@ -29,6 +31,27 @@ MARKET_STATE: Final[Mapping[str, str]] = {
 }
 
 S = TypeVar("S", bound=msgspec.Struct)
+T = TypeVar("T")
+
+
+def fast_constructor(cls: type[T]) -> Callable[..., T]:
+    """A constructor for a frozen, slotted dataclass that sets each slot directly: two to
+    three times faster than the generated ``__init__`` (which goes through
+    ``object.__setattr__`` per field), fastest when called positionally in field order.
+    Only for classes without ``__post_init__``; every field must be passed (no defaults).
+    """
+    if not is_dataclass(cls) or hasattr(cls, "__post_init__"):
+        raise TypeError(f"{cls.__name__} needs its own __init__")
+    names = [f.name for f in dataclass_fields(cls)]
+    namespace: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
+    lines = [f"def make({', '.join(names)}):", "    obj = _new(_cls)"]
+    for name in names:
+        namespace[f"_set_{name}"] = getattr(cls, name).__set__
+        lines.append(f"    _set_{name}(obj, {name})")
+    lines.append("    return obj")
+    exec("\n".join(lines), namespace)
+    made: Callable[..., T] = namespace["make"]
+    return made
 
 
 def lookup(table: Mapping[str, str], value: str, what: str, raw: object) -> str:
@@ -48,12 +71,12 @@ def lookup_opt(table: Mapping[str, str], value: str | None, what: str, raw: obje
 
 def ms_to_datetime(ms: int) -> datetime:
     """Unix epoch milliseconds -> aware UTC datetime, exactly (integer arithmetic)."""
-    return EPOCH + ms * _MS
+    return EPOCH + ms * MS
 
 
 def datetime_to_ms(when: datetime) -> int:
     """Aware datetime -> Unix epoch milliseconds (exact for millisecond datetimes)."""
-    return (when - EPOCH) // _MS
+    return (when - EPOCH) // MS
 
 
 def parse_date(text: str, raw: object) -> date:
@@ -109,6 +132,7 @@ def simple_variant(
         tag_field="ty" if tag is not None else tag_field,
         tag=tag,
         kw_only=True,
+        gc=False,
         module=cls.__module__,
     )
     return twin  # type: ignore[return-value]

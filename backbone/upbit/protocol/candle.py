@@ -50,6 +50,7 @@ from backbone.models import CANDLE_TIMEFRAMES, CandleData
 from backbone.upbit.protocol._wire import (
     STREAM_TYPE,
     decode_body,
+    fast_constructor,
     lookup_opt,
     ms_to_datetime,
     parse_utc_naive,
@@ -125,7 +126,10 @@ def timeframe_of_path(path: str) -> str | None:
     return _TIMEFRAME_OF_PATH.get(path)
 
 
-class _CandleFields(msgspec.Struct, kw_only=True):
+_make = fast_constructor(CandleData)
+
+
+class _CandleFields(msgspec.Struct, kw_only=True, gc=False):
     # The fields both channels send, under the same names.
     candle_date_time_utc: str
     opening_price: Decimal
@@ -204,7 +208,7 @@ def _candle(
     ws: WsCandle | None = None,
     rest: RestCandle | None = None,
 ) -> CandleData:
-    return CandleData(
+    return _make(
         symbol=symbol,
         timeframe=timeframe,
         open_time=parse_utc_naive(item.candle_date_time_utc, raw),

@@ -82,15 +82,22 @@ def decode_ws(raw: bytes | str, *, received_ns: int) -> WsResult:
             exception's ``raw`` is the message.
     """
     data = raw.encode() if isinstance(raw, str) else raw
-    is_list = data[:1] == b"[" or data.lstrip()[:1] == b"["
-    if b'"ty"' in data:
-        decoder = _SIMPLE_LIST if is_list else _SIMPLE
-    elif b'"type"' in data:
-        decoder = _DEFAULT_LIST if is_list else _DEFAULT
-    elif is_list:
-        raise ProtocolError("websocket list message without typed entries", raw)
+    # Upbit puts the type key first; look further only when it does not.
+    is_list = False
+    if data.startswith(b'{"type"'):
+        decoder = _DEFAULT
+    elif data.startswith(b'{"ty"'):
+        decoder = _SIMPLE
     else:
-        return decode_control(data)
+        is_list = data.lstrip()[:1] == b"["
+        if b'"type"' in data:
+            decoder = _DEFAULT_LIST if is_list else _DEFAULT
+        elif b'"ty"' in data:
+            decoder = _SIMPLE_LIST if is_list else _SIMPLE
+        elif is_list:
+            raise ProtocolError("websocket list message without typed entries", raw)
+        else:
+            return decode_control(data)
     try:
         decoded = decoder.decode(data)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:

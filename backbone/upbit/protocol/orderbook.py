@@ -49,6 +49,7 @@ from backbone.models import OrderbookData, Source
 from backbone.upbit.protocol._wire import (
     STREAM_TYPE,
     decode_body,
+    fast_constructor,
     lookup_opt,
     ms_to_datetime,
     simple_variant,
@@ -69,7 +70,10 @@ __all__ = [
 ]
 
 
-class OrderbookUnit(msgspec.Struct, kw_only=True):
+_make = fast_constructor(OrderbookData)
+
+
+class OrderbookUnit(msgspec.Struct, kw_only=True, gc=False):
     """One level pair: the i-th best ask and the i-th best bid."""
 
     ask_price: Decimal
@@ -84,7 +88,7 @@ SIMPLE_UNIT_KEYS: Final = {"ask_price": "ap", "bid_price": "bp", "ask_size": "as
 OrderbookUnitSimple = simple_variant(OrderbookUnit, SIMPLE_UNIT_KEYS)
 
 
-class WsOrderbook(msgspec.Struct, tag_field="type", tag="orderbook", kw_only=True):
+class WsOrderbook(msgspec.Struct, tag_field="type", tag="orderbook", kw_only=True, gc=False):
     """A WebSocket orderbook message, DEFAULT keys."""
 
     code: str
@@ -115,7 +119,7 @@ WsOrderbookSimple = simple_variant(
 )
 
 
-class RestOrderbook(msgspec.Struct, kw_only=True):
+class RestOrderbook(msgspec.Struct, kw_only=True, gc=False):
     """One element of ``GET /v1/orderbook``."""
 
     market: str
@@ -159,7 +163,7 @@ def _book(
     received_ns: int,
     stream_type: str | None,
 ) -> OrderbookData:
-    return OrderbookData(
+    return _make(
         symbol=symbol,
         bid_prices=tuple([u.bid_price for u in units]),
         bid_volumes=tuple([u.bid_size for u in units]),

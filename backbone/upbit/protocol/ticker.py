@@ -71,6 +71,7 @@ from backbone.upbit.protocol._wire import (
     SIDE,
     STREAM_TYPE,
     decode_body,
+    fast_constructor,
     lookup,
     lookup_opt,
     ms_to_datetime,
@@ -89,7 +90,10 @@ __all__ = [
 ]
 
 
-class _TickerFields(msgspec.Struct, kw_only=True):
+_make = fast_constructor(TickerData)
+
+
+class _TickerFields(msgspec.Struct, kw_only=True, gc=False):
     # The fields both channels send, under the same names.
     opening_price: Decimal
     high_price: Decimal
@@ -178,7 +182,7 @@ def _ticker(
     raw: object,
     ws: WsTicker | None = None,
 ) -> TickerData:
-    return TickerData(
+    return _make(
         symbol=symbol,
         current_price=item.trade_price,
         change_rate=item.signed_change_rate.scaleb(2),
