@@ -157,9 +157,11 @@ FROM rest_trade
 GROUP BY session_id, symbol, request_start_ns;
 
 -- name: trade_stream_spans
--- The exchange-time span the trade stream covered, per session and symbol.
+-- The exchange-time span the trade stream covered, per session and symbol: from its first to
+-- its last trade delivered live (a WebSocket snapshot's trade predates the subscription).
 SELECT session_id, symbol, min(trade_timestamp) AS first_time, max(trade_timestamp) AS last_time
 FROM trade
+WHERE stream_type IS DISTINCT FROM 'SNAPSHOT'
 GROUP BY session_id, symbol;
 
 -- name: trade_windows

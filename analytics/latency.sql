@@ -6,21 +6,26 @@
 -- name: stream_latency
 -- Every stream record's latency in milliseconds, with its channel (dataset) and exchange time
 -- (ticker and orderbook: `timestamp`; trade: `trade_timestamp`; candle: `timestamp`, the time
--- of the candle's last trade).
+-- of the candle's last trade). WebSocket snapshots (stream_type SNAPSHOT: the state as of its
+-- last change, sent on subscribing) are left out: their age is not a delivery delay.
 SELECT
     channel, session_id, seq, symbol, source, received_ns, exchange_time,
     (received_ns - epoch_ms(exchange_time) * 1000000) / 1e6 AS latency_ms
 FROM (
     SELECT 'ticker' AS channel, session_id, seq, symbol, source, received_ns,
-        "timestamp" AS exchange_time
+        "timestamp" AS exchange_time, stream_type
     FROM ticker
     UNION ALL
-    SELECT 'trade', session_id, seq, symbol, source, received_ns, trade_timestamp FROM trade
+    SELECT 'trade', session_id, seq, symbol, source, received_ns, trade_timestamp, stream_type
+    FROM trade
     UNION ALL
-    SELECT 'orderbook', session_id, seq, symbol, source, received_ns, "timestamp" FROM orderbook
+    SELECT 'orderbook', session_id, seq, symbol, source, received_ns, "timestamp", stream_type
+    FROM orderbook
     UNION ALL
-    SELECT 'candle', session_id, seq, symbol, source, received_ns, "timestamp" FROM candle
-);
+    SELECT 'candle', session_id, seq, symbol, source, received_ns, "timestamp", stream_type
+    FROM candle
+)
+WHERE stream_type IS DISTINCT FROM 'SNAPSHOT';
 
 -- name: latency_by_channel
 -- Per channel and source: records, latency quantiles and extremes, and negative latencies.
@@ -84,7 +89,9 @@ GROUP BY channel;
 -- name: latency_excursions
 -- Episodes of late, or of negative (a clock problem), WebSocket records per session, channel
 -- and symbol: such records belong to one episode while each follows the previous one within
--- max(the late threshold, silence_floor_ms), whatever normal records came between.
+-- max(the late threshold, silence_floor_ms), whatever normal records came between. Candles
+-- are never late (their exchange time is their last trade's, not when they were sent), but
+-- a negative candle latency is a clock problem like any other.
 SELECT
     session_id, channel, symbol, kind,
     min(received_ns) AS start_ns,
@@ -114,7 +121,8 @@ FROM (
                 CASE WHEN l.latency_ms < 0 THEN 'negative' ELSE 'late' END AS kind
             FROM stream_latency AS l
             JOIN late_thresholds AS t USING (channel)
-            WHERE l.source = 'websocket' AND (l.latency_ms < 0 OR l.latency_ms > t.threshold_ms)
+            WHERE l.source = 'websocket'
+                AND (l.latency_ms < 0 OR (l.latency_ms > t.threshold_ms AND l.channel <> 'candle'))
         )
     )
 )
