@@ -38,3 +38,6 @@ main.add_command(record)
 
 from tape.replay_cmd import replay  # noqa: E402, I001
 main.add_command(replay)
+
+from tape.renormalize_cmd import renormalize  # noqa: E402, I001
+main.add_command(renormalize)

@@ -1,0 +1,108 @@
+"""A long capture of many markets: memory growth, and bytes on disk per record per dataset.
+
+Starts ``tape exchange`` (real time, Upbit-like activity, rate limits on) in its own process,
+then records 200 of its markets on every channel with the recorder's defaults (REST reference
+snapshots, 250 ms flushes, 5-minute rotations) for ``--minutes``. The resident set size of
+this process is sampled every 5 s; the figure is its growth between minute 2 and the end.
+Afterwards the recording is measured as written, and again after ``tape compact``: bytes per
+record for each dataset.
+
+    python benchmarks/bench_capture_memory.py --minutes 10 --markets 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import pyarrow.parquet as pq  # noqa: E402
+
+from backbone import MarketDataBackbone  # noqa: E402
+from recorder.capture import Recorder  # noqa: E402
+from recorder.compact import compact  # noqa: E402
+from recorder.config import RecorderConfig  # noqa: E402
+from recorder.schema import DATASETS  # noqa: E402
+
+
+def rss_kb() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
+def sizes(root: Path) -> dict[str, tuple[int, int, int]]:
+    """(files, rows, bytes) per dataset."""
+    out = {}
+    for dataset in DATASETS:
+        parts = list((root / dataset).rglob("*.parquet"))
+        if parts:
+            rows = sum(pq.read_metadata(p).num_rows for p in parts)
+            out[dataset] = (len(parts), rows, sum(p.stat().st_size for p in parts))
+    return out
+
+
+async def record(urls: dict[str, str], symbols: list[str], root: Path, minutes: float) -> list[tuple[float, int, int]]:
+    samples: list[tuple[float, int, int]] = []
+    config = RecorderConfig(symbols=tuple(symbols))
+    async with MarketDataBackbone(urls["rest_url"], urls["ws_url"]) as backbone:
+        async with Recorder(backbone, root, config=config) as recorder:
+            start = time.monotonic()
+            while (elapsed := time.monotonic() - start) < minutes * 60:
+                accepted = sum(recorder.statistics().accepted.values())
+                samples.append((elapsed, rss_kb(), accepted))
+                print(f"{elapsed:6.0f} s  rss {samples[-1][1] / 1024:7.1f} MB  records {accepted}", flush=True)
+                await asyncio.sleep(5)
+    return samples
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--markets", type=int, default=200)
+    parser.add_argument("--dir", type=Path, default=None)
+    args = parser.parse_args()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tape", "exchange", "--duration", "3h"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    root = Path(tempfile.mkdtemp(prefix="bench-memory-", dir=args.dir)) / "rec"
+    try:
+        assert proc.stdout is not None
+        urls = json.loads(proc.stdout.readline())
+        with urllib.request.urlopen(urls["rest_url"] + "/market/all") as response:
+            listed = [m["market"] for m in json.loads(response.read())]
+        symbols = sorted(listed, key=lambda s: (not s.startswith("KRW-"), s))[: args.markets]
+        samples = asyncio.run(record(urls, symbols, root, args.minutes))
+        at2 = next(s for s in samples if s[0] >= 120)
+        end = samples[-1]
+        written = sizes(root)
+        compact(root)
+        compacted = sizes(root)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    print(f"\n{len(symbols)} markets, {args.minutes:g} min, load {os.getloadavg()[0]:.1f}")
+    print(f"  rss at {at2[0]:.0f} s: {at2[1] / 1024:.1f} MB; at {end[0]:.0f} s: {end[1] / 1024:.1f} MB; "
+          f"growth {(end[1] - at2[1]) / 1024:+.1f} MB (goal < 5 MB)")  # fmt: skip
+    print(f"  peak rss {max(s[1] for s in samples) / 1024:.1f} MB; records {end[2]:,}")
+    print(f"  {'dataset':<15} {'rows':>10} {'files':>6} {'B/rec':>8} {'files*':>6} {'B/rec*':>8}  (* after tape compact)")
+    for dataset, (files, rows, size) in written.items():
+        cfiles, _, csize = compacted[dataset]
+        print(f"  {dataset:<15} {rows:>10,} {files:>6} {size / rows:>8.1f} {cfiles:>6} {csize / rows:>8.1f}")
+    shutil.rmtree(root.parent, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
