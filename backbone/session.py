@@ -244,6 +244,7 @@ class SessionManager:
         self._pending: dict[str, dict[str, float]] = {}
         self._last_state: dict[str, dict[str, Any]] = {}
         self._changed = asyncio.Event()
+        self._verified = asyncio.Condition()
         self._events: deque[ConnectionEvent] = deque()
         self._events_ready = asyncio.Event()
         self._reconcile_window = SlidingWindow(
@@ -795,12 +796,25 @@ class SessionManager:
                 self.counters.count("trade", "rest")
                 await self.hub.publish("trade", trade)
         self.ledger.confirm(symbol, verified_ms)
+        async with self._verified:
+            self._verified.notify_all()
         if delivered:
             self.counters.trades_repaired += delivered
             outage = self._outages.get(symbol)
             if outage is not None:
                 outage.recovered += delivered
         return delivered
+
+    async def wait_verified(self, symbols: Iterable[str], until_ms: int) -> None:
+        """Wait until REST has confirmed that every trade of ``symbols`` before ``until_ms``
+        (exchange time) was delivered. Bound it with ``asyncio.timeout``."""
+        wanted = tuple(symbols)
+
+        def done() -> bool:
+            return all((self.ledger.get(s).verified_ms or 0) >= until_ms for s in wanted)
+
+        async with self._verified:
+            await self._verified.wait_for(done)
 
     # -- events ---------------------------------------------------------------------------
 

@@ -18,15 +18,11 @@ SYMBOLS = ["KRW-BTC", "KRW-XRP", "KRW-ETH"]
 
 
 async def wait_verified(
-    bb: MarketDataBackbone, trades: Collector, symbols: list[str], until_ms: int, timeout_s: float
+    bb: MarketDataBackbone, symbols: list[str], until_ms: int, timeout_s: float
 ) -> None:
-    """Wait until REST reconciliation has confirmed every symbol up to ``until_ms`` (checked
-    as each trade arrives: the markets trade several times a second)."""
-
-    def verified(_: object) -> bool:
-        return all((bb.session.ledger.get(s).verified_ms or 0) >= until_ms for s in symbols)
-
-    await trades.wait_for(verified, timeout_s)
+    """Wait until REST reconciliation has confirmed every symbol up to ``until_ms``."""
+    async with asyncio.timeout(timeout_s):
+        await bb.session.wait_verified(symbols, until_ms)
 
 
 def assert_matches_truth(
@@ -70,7 +66,7 @@ async def test_no_trade_lost_or_repeated_across_disconnect_and_drop_ws() -> None
         drop = ex.faults.apply("drop_ws", channel="trade", fraction=0.5, seconds=20)
         ex.faults.apply("disconnect")  # a second outage inside the drop window
         end_ms = drop["end_ms"] + 2_000
-        await wait_verified(bb, trades, SYMBOLS, end_ms, 20)
+        await wait_verified(bb, SYMBOLS, end_ms, 20)
         total = sum(assert_matches_truth(ex, trades.items, s, start_ms, end_ms) for s in SYMBOLS)
         assert total > 10  # the claim is the equality above; this only rules out a vacuous pass
         sources = {t.source for t in trades.items}
