@@ -15,6 +15,8 @@ from analytics.latency import CHANNELS
 
 __all__ = ["SECTION_TITLES", "findings", "summary_lines"]
 
+_ROUTINE_EVENTS: Final = frozenset({"connected", "source_switched"})
+
 SECTION_TITLES: Final = {
     "consistency": "Consistency: does the WebSocket agree with REST",
     "latency": "Latency: receive time minus exchange time (WebSocket records)",
@@ -163,10 +165,12 @@ def _gaps(part: Mapping[str, Any]) -> list[str]:
         + (_nonzero(part["events"]) or "none")
         + f"; rows recovered {part['rows_recovered']}, known missing {part['rows_missing']}",
     ]
+    # connections opening and sources switching are routine: list what went wrong
+    notable = [e for e in part["ledger"] if e["kind"] not in _ROUTINE_EVENTS]
     lines += [
         f"            {e['at']} {e['kind']} {e['channel'] or ''} {' '.join(e['symbols'])} "
         f"{e['cause']}".rstrip()
-        for e in part["ledger"][:10]
+        for e in notable[:10]
     ]
     lines.append(
         f"silences    {part['silences']}"

@@ -41,3 +41,6 @@ main.add_command(replay)
 
 from tape.renormalize_cmd import renormalize  # noqa: E402, I001
 main.add_command(renormalize)
+
+from tape.demo_cmd import demo  # noqa: E402, I001
+main.add_command(demo)
