@@ -70,7 +70,7 @@ def _histogram_label(bin_: int) -> str:
     if bin_ < 0:
         return "≤0"
     limit = 2**bin_
-    return f"≤{limit / 1000:g}s" if limit >= 1000 else f"≤{limit}"
+    return f"≤{limit / 1000:.0f}s" if limit >= 1000 else f"≤{limit}"
 
 
 def _latency_charts(recording: Recording) -> list[str]:

@@ -14,7 +14,7 @@ from typing import Final
 __all__ = ["PALETTE", "Series", "Span", "bar_chart", "line_chart"]
 
 PALETTE: Final = ("#2f6db5", "#d9822b", "#3a9a5b", "#a04ca0", "#c23b3b", "#6b6b6b")
-_W: Final = 640
+_W: Final = 620
 _H: Final = 220
 _LEFT: Final = 56
 _RIGHT: Final = 12
