@@ -101,7 +101,7 @@ class BackboneConfig:
     ticker_buffer: int = 1_000
     orderbook_buffer: int = 256
     event_buffer: int = 1_000
-    dedup_window_ms: int = 600_000
+    dedup_window_ms: int = 120_000
 
     def __post_init__(self) -> None:
         if not isinstance(self.stream_strategy, ChannelStrategy):

@@ -44,7 +44,7 @@ class TradeLedger:
 
     __slots__ = ("_symbols", "window_ms")
 
-    def __init__(self, window_ms: int = 600_000) -> None:
+    def __init__(self, window_ms: int = 120_000) -> None:
         self.window_ms = window_ms
         self._symbols: dict[str, SymbolLedger] = {}
 

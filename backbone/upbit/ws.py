@@ -35,6 +35,8 @@ __all__ = ["SlotState", "WebSocketManager"]
 
 log = logging.getLogger(__name__)
 
+_YIELD_EVERY_S = 0.0002
+
 SlotPhase = Literal["connecting", "connected", "live", "down", "stopped"]
 
 FrameHandler = Callable[[str, bytes | str, int], Awaitable[None]]
@@ -333,10 +335,17 @@ class WebSocketManager:
         monotonic = time.monotonic
         on_frame = self._on_frame
         label = conn.slot.label
+        yield_s = _YIELD_EVERY_S
+        last_yield = monotonic()
         while True:
             data = await recv()
             received_ns = clock_ns()
-            conn.last_alive = monotonic()
+            now = conn.last_alive = monotonic()
+            if now - last_yield > yield_s:
+                # A burst of buffered frames never suspends recv(): let consumers run, so a
+                # record waits at most about this long for them (added latency).
+                await asyncio.sleep(0)
+                last_yield = now
             conn.frames += 1
             if conn.live_version != conn.sent_version:
                 conn.live_version = conn.sent_version
