@@ -59,7 +59,10 @@ class Ready:
             self.event.set()
 
 
-async def _record(root: Path, faults: bool) -> list[dict[str, Any]]:
+async def _record(root: Path, faults: bool) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """Record the simulator into ``root``; return the fault log and each market's publication
+    lag (a trade is sent ``lag`` ms after its ``trade_timestamp``; tickers and books carry the
+    time they were sent)."""
     clock = ScaledClock(SPEED)
 
     def clock_ns() -> int:
@@ -105,16 +108,27 @@ async def _record(root: Path, faults: bool) -> list[dict[str, Any]]:
             ex.faults.apply("drop_ws", channel="trade", fraction=1.0, seconds=2.0 * SPEED)
             await at(14.0)
         else:
-            await at(5.0)
+            await at(3.0)
         log: list[dict[str, Any]] = ex.faults.list()
-    return log
+        lags = {code: int(ex.model(code).lag) for code in MARKETS}
+    return log, lags
+
+
+LAGS: dict[str, int] = {}
 
 
 @pytest.fixture(scope="module")
 def faulted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, dict[str, Any]]]:
     root = tmp_path_factory.mktemp("faulted")
-    log = asyncio.run(_record(root, faults=True))
+    log, lags = asyncio.run(_record(root, faults=True))
+    LAGS.update(lags)
     return root, {fault["kind"]: fault for fault in log}
+
+
+def sent_ms(row: dict[str, Any]) -> int:
+    """When the exchange sent a record (the time its faults are decided by)."""
+    lag = LAGS[row["symbol"]] if row["channel"] == "trade" else 0
+    return ms_of(row["exchange_time"]) + lag
 
 
 @pytest.fixture(scope="module")
@@ -185,12 +199,13 @@ def test_dropped_trades_are_the_missing_ones(
     assert set(missing) == seen
     assert checks["gaps"]["trades_missing"] == len(seen)
     start, end = drop["start_ms"], drop["end_ms"]
-    assert all(start <= ms_of(moment) < end for moment in missing.values())
+    # dropped while the fault lasted: sent (trade time + the market's lag) inside its window
+    assert all(start <= ms_of(t) + LAGS[code] < end for (code, _), t in missing.items())
     runs = checks["consistency"]["trade"]["missing_runs"]
     assert sum(run["trades"] for run in runs) == len(seen)
     assert {run["symbol"] for run in runs} == {code for code, _ in seen}
-    assert all(start <= ms_of(_time(run["first_time"])) for run in runs)
-    assert all(ms_of(_time(run["last_time"])) < end for run in runs)
+    assert all(start <= ms_of(_time(run["first_time"])) + LAGS[run["symbol"]] for run in runs)
+    assert all(ms_of(_time(run["last_time"])) + LAGS[run["symbol"]] < end for run in runs)
     # nothing reached the stream by REST: the backbone's reconciliation is off
     assert checks["gaps"]["fallback_rows"]["trade"] == 0 or all(
         row["trade_timestamp"] < _dt(start) for row in _rest_sourced(recording)
@@ -246,15 +261,13 @@ def test_delayed_messages_are_the_late_ones(
         mine = [row for row in late if row["channel"] == channel]
         # every late record was sent inside the window, or queued on the same connection
         # behind one that was (released at most DELAY_MS after the window)
-        assert all(start <= ms_of(row["exchange_time"]) < end + DELAY_MS for row in mine)
+        assert all(start <= sent_ms(row) < end + DELAY_MS for row in mine), mine
         assert all(row["received_ns"] // 1_000_000 <= end + DELAY_MS + 500 for row in mine)
-        sent_inside = Counter(
-            row["symbol"] for row in mine if start <= ms_of(row["exchange_time"]) < end
-        )
+        sent_inside = Counter(row["symbol"] for row in mine if start <= sent_ms(row) < end)
         assert sent_inside == per_market(delayed, channel), channel
         assert checks["latency"][channel]["late"] == len(mine)
     episodes = [row for row in recording.rows("latency_excursions") if row["kind"] == "late"]
-    assert episodes and all(start <= ms_of(row["exchange_start"]) for row in episodes)
+    assert episodes and all(start * 1_000_000 <= row["start_ns"] for row in episodes)
 
 
 def test_skewed_messages_are_the_negative_ones(
@@ -349,7 +362,7 @@ def test_times_run_backwards_only_when_the_skew_ends(
 
 def test_a_clean_recording_reports_no_problem(tmp_path_factory: pytest.TempPathFactory) -> None:
     root = tmp_path_factory.mktemp("clean")
-    assert asyncio.run(_record(root, faults=False)) == []
+    assert asyncio.run(_record(root, faults=False))[0] == []
     with Recording(root, config=CONFIG) as recording:
         checks = run_checks(recording)
     assert findings(checks) == []
