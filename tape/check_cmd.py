@@ -13,6 +13,7 @@ from analytics import (
     DEFAULT_LIMIT,
     AnalyticsError,
     BadThreshold,
+    MeasureConfig,
     Recording,
     Selection,
     Threshold,
@@ -20,7 +21,7 @@ from analytics import (
     run_checks,
 )
 from analytics.summary import summary_lines
-from tape.timeparse import TIME
+from tape.timeparse import DURATION, TIME
 
 BREACH_EXIT_CODE = 3
 """The exit status when a ``--fail-on`` threshold trips (1: error, 2: usage)."""
@@ -43,6 +44,37 @@ def build_selection(symbols: str | None, start: datetime | None, end: datetime |
         return Selection(symbols=parse_symbols(symbols), start=start, end=end)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="'--from' / '--to'") from None
+
+
+def measure_options(command: click.Command) -> click.Command:
+    """Add ``--late-after`` and ``--silent-after`` (the floors of the late and silence
+    thresholds) to ``command``."""
+    defaults = MeasureConfig()
+    for option in (
+        click.Option(
+            ["--silent-after"],
+            type=DURATION,
+            default=defaults.silence_floor_ms / 1000,
+            show_default=f"{defaults.silence_floor_ms / 1000:g}s",
+            help="A symbol is silent after at least this long without a record (and "
+            f"{defaults.silence_factor:g} times its usual gap).",
+        ),
+        click.Option(
+            ["--late-after"],
+            type=DURATION,
+            default=defaults.late_floor_ms / 1000,
+            show_default=f"{defaults.late_floor_ms / 1000:g}s",
+            help="A WebSocket record is late after at least this long (and "
+            f"{defaults.late_factor:g} times its channel's median latency).",
+        ),
+    ):
+        command.params.insert(len(command.params) - 1, option)
+    return command
+
+
+def build_config(late_after: float, silent_after: float) -> MeasureConfig:
+    """Return the measure settings of ``--late-after`` / ``--silent-after`` (seconds)."""
+    return MeasureConfig(late_floor_ms=late_after * 1000, silence_floor_ms=silent_after * 1000)
 
 
 def _thresholds(texts: tuple[str, ...]) -> list[Threshold]:
@@ -69,6 +101,7 @@ def print_summary(checks: dict[str, object], root: Path, selection: Selection) -
             click.echo(f"  {line}")
 
 
+@measure_options
 @click.command("check")
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--symbols", help="Comma-separated symbols to check, e.g. KRW-BTC,KRW-ETH.")
@@ -99,6 +132,8 @@ def check(
     as_json: bool,
     fail_on: tuple[str, ...],
     limit: int,
+    late_after: float,
+    silent_after: float,
 ) -> None:
     """Check the feed quality of the recording in DIRECTORY.
 
@@ -109,7 +144,8 @@ def check(
     thresholds = _thresholds(fail_on)
     selection = build_selection(symbols, start, end)
     try:
-        with Recording(directory, selection) as recording:
+        config = build_config(late_after, silent_after)
+        with Recording(directory, selection, config) as recording:
             checks = run_checks(recording, limit=limit)
     except AnalyticsError as exc:
         raise click.ClickException(str(exc)) from None

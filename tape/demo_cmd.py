@@ -228,8 +228,9 @@ def demo(out: Path, duration: float, markets: str, speed: float, seed: int) -> N
     report_path.write_text(page, encoding="utf-8")
     _say(f"      report:    {report_path.resolve()}  (one file, opens offline in any browser)")
     _say(
-        f"      checks:    {checks_path.resolve()}  (the shape of `tape check {root} --json`; "
-        "late and silent are measured here on the demo's faster clock)"
+        f"      checks:    {checks_path.resolve()}  (as `tape check {root} --json "
+        f"--late-after {speed:g}s --silent-after {2 * speed:g}s`: the demo's clock runs "
+        f"{speed:g}x)"
     )
     _say(f"      recording: {root.resolve()}  (hive-partitioned Parquet; try `tape ls {root}`)")
     _say("")

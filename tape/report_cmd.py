@@ -10,10 +10,11 @@ import click
 from analytics import AnalyticsError, Recording, run_checks
 from analytics.report import render_report
 from analytics.summary import findings
-from tape.check_cmd import build_selection
+from tape.check_cmd import build_config, build_selection, measure_options
 from tape.timeparse import TIME
 
 
+@measure_options
 @click.command("report")
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 @click.option(
@@ -33,6 +34,8 @@ def report(
     symbols: str | None,
     start: datetime | None,
     end: datetime | None,
+    late_after: float,
+    silent_after: float,
 ) -> None:
     """Write the feed-quality report of the recording in DIRECTORY to one HTML file.
 
@@ -40,7 +43,7 @@ def report(
     """
     selection = build_selection(symbols, start, end)
     try:
-        with Recording(directory, selection) as recording:
+        with Recording(directory, selection, build_config(late_after, silent_after)) as recording:
             checks = run_checks(recording)
             page = render_report(recording, checks)
     except AnalyticsError as exc:

@@ -110,3 +110,31 @@ def test_bad_input_is_explained(root: Path, tmp_path: Path) -> None:
 def test_parse_symbols() -> None:
     assert parse_symbols(" krw-btc, KRW-ETH,,KRW-BTC ") == (A, B)
     assert parse_symbols(None) == ()
+
+
+def test_late_and_silent_floors_are_flags(tmp_path: Path) -> None:
+    synth = Synth(tmp_path)
+    for i in range(1, 60):
+        late_ms = 1500 if i == 30 else 4
+        synth.add(
+            "trade",
+            received_ns=T0_NS + i * 100 * MS + late_ms * MS,
+            symbol=A,
+            sequential_id=i,
+            trade_timestamp=at(T0_NS + i * 100 * MS),
+        )
+    synth.add("trade", received_ns=T0_NS + 9000 * MS, symbol=A, sequential_id=90)
+    root = synth.write()
+
+    def figures(*flags: str) -> tuple[int, int]:
+        code, out, _ = run(str(root), "--json", *flags)
+        assert code == 0
+        checks = json.loads(out)
+        return checks["latency"]["trade"]["late"], checks["gaps"]["silences"]
+
+    assert figures() == (1, 1)  # 1.5 s late; 3 s without a trade at the end
+    assert figures("--late-after", "2s", "--silent-after", "4s") == (0, 0)
+    result = CliRunner().invoke(
+        main, ["report", str(root), "-o", str(tmp_path / "r.html"), "--late-after", "2s"]
+    )
+    assert result.exit_code == 0 and "1 problems found" in result.stdout
