@@ -81,6 +81,7 @@ _WAITING: Final = object()
 _INF: Final = 2**63 - 1
 _LAGS_KEPT: Final = 65536
 _PREFETCH_DEPTH: Final = 4
+_PACED_WINDOW: Final = 16
 _LOG_RUNS: Final = 4096  # released runs kept before the get_* state takes them in
 _LOG_ROWS: Final = 65536
 
@@ -152,7 +153,7 @@ class ReplayStream(Generic[T]):
                 engine._clock = engine._seg_clock[position]
                 engine._released += 1
                 self._sub.delivered += 1
-                return engine._fast_records[row - engine._fast_base]  # type: ignore[no-any-return]
+                return engine._fast_records[row - engine._fast_base]  # type: ignore[return-value]
             result = engine._continue(self._sub)
             if result is _WAITING:
                 return await engine._wait(self._sub)  # type: ignore[no-any-return]
@@ -256,6 +257,8 @@ class ReplayBackbone:
                 f"speed must be None (as fast as consumed) or a positive number, not {speed!r}"
             )
         self._speed = None if speed is None else float(speed)
+        # A paced replay decodes a few rows at a time, ahead of their schedule.
+        self._window: int | None = None if speed is None else _PACED_WINDOW
         self._phase = "new"
         self._plan: Plan | None = None
         self._known: tuple[str, ...] = ()
@@ -767,7 +770,7 @@ class ReplayBackbone:
             self._pos += 1
             self._released += 1
             self._clock = clock
-            record = row_record(chunk, row)
+            record = row_record(chunk, row, self._window)
             if len(targets) == 1 and targets[0].timeframe is None:
                 return targets[0], record
             takers = [s for s in targets if s.accepts(record)]
@@ -833,6 +836,7 @@ class ReplayBackbone:
             if found is _WAIT:
                 assert self._next_clock is not None
                 due = start + (self._next_clock - first) / speed / 1e9
+                self._decode_ahead()
                 await asyncio.sleep(max(0.0, due - loop.time()))
                 continue
             target, record = cast(tuple[_Sub, Record], found)
@@ -841,6 +845,15 @@ class ReplayBackbone:
             self._lags.append(lag)
             self._max_lag = lag if self._max_lag is None else max(self._max_lag, lag)
             self._hand(target, record)
+
+    def _decode_ahead(self) -> None:
+        # While waiting for the next record's time, decode it, so that it leaves on time.
+        seg = self._seg
+        if seg is None or self._run_i >= len(seg.runs):
+            return
+        chunk, _, stop = seg.runs[self._run_i]
+        if self._row < stop:
+            row_record(chunk, self._row, self._window)
 
     # -- requests, as of the replay clock ------------------------------------------------------
 

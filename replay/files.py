@@ -69,15 +69,23 @@ UPGRADES: Final[dict[int, Callable[[str, pa.RecordBatch], pa.RecordBatch]]] = {
 """For each schema version replay reads, how a batch of it becomes the current schema."""
 
 _BATCH_ROWS: Final = {"trade": 8192, "ticker": 2048, "candle": 2048, "orderbook": 256}
+_SCAN_ROWS: Final = {"trade": 32768, "candle": 32768, "ticker": 16384, "orderbook": 2048}
+_READ_BUFFER: Final = 1 << 20
 _KEY_COLUMNS: Final = ("session_id", "seq", "received_ns")
 _DATE_DIR: Final = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
 _SYMBOL_DIR: Final = re.compile(r"^symbol=(.+)$")
 
 
-def batch_rows(dataset: str, keys_only: bool = False) -> int:
-    """Return the rows per batch read for ``dataset``: the unit of read-ahead per file."""
+def batch_rows(dataset: str, keys_only: bool = False, *, bulk: bool = False) -> int:
+    """Return the rows per batch read for ``dataset``: the unit of read-ahead per file.
+
+    ``bulk`` (batch access) reads larger batches, a few MB each; the streams read smaller
+    ones, since their rows are decoded into objects.
+    """
     if keys_only:
         return 65536
+    if bulk:
+        return _SCAN_ROWS.get(dataset, 8192)
     return _BATCH_ROWS.get(dataset, 1024)
 
 
@@ -315,12 +323,18 @@ class Cursor:
         path = self.part.path
         keys_only = self._columns is not None and set(self._columns) <= set(_KEY_COLUMNS)
         size = self._batch_size or batch_rows(self.part.dataset, keys_only)
+        bulk = self._batch_size is not None
         try:
-            handle = pq.ParquetFile(path)
+            # Buffered, not pre-buffered: a large row group is read page by page, so memory
+            # stays near one batch whatever the file's size.
+            handle = pq.ParquetFile(path, pre_buffer=False, buffer_size=_READ_BUFFER)
             indexes = [g.index for g in self.groups]
             if self.streaming and _ascending(handle.read_row_groups(indexes, columns=["seq"])):
                 yield from handle.iter_batches(
-                    batch_size=size, row_groups=indexes, columns=self._read_columns()
+                    batch_size=size,
+                    row_groups=indexes,
+                    columns=self._read_columns(),
+                    use_threads=bulk,  # decoding threads cost memory; worth it in bulk only
                 )
                 return
             table = handle.read_row_groups(indexes, columns=self._read_columns())

@@ -124,9 +124,7 @@ def segments(
     datasets are read too, so the clock, and with it the order, is exactly the replay's.
     """
     selection = the_plan.selection
-    wanted = [
-        cursors(the_plan.parts.get(d, []), selection, columns, batch_size) for d in datasets
-    ]
+    wanted = [cursors(the_plan.parts.get(d, []), selection, columns, batch_size) for d in datasets]
     sessions = {c.session for group in wanted for c in group}
     others = [d for d in REPLAYED_DATASETS if d not in datasets and d in the_plan.parts]
     if len(sessions) > 1 and others:

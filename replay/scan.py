@@ -23,13 +23,12 @@ from polars.io.plugins import register_io_source
 
 from recorder.schema import DATASETS, schema_for
 from replay.errors import InvalidReplayArgument
+from replay.files import batch_rows as file_batch_rows
 from replay.order import Segment, _expand
 from replay.plan import Plan, plan, segments
 from replay.selection import REPLAYED_DATASETS, TimeLike, make_selection
 
 __all__ = ["scan", "scan_batches"]
-
-_BATCH_ROWS = 65536
 
 
 def _plan_for(
@@ -89,7 +88,8 @@ def _batches(
 ) -> Iterator[pa.RecordBatch]:
     held: list[pa.Table] = []
     count = 0
-    for segment in segments(the_plan, [dataset], columns, batch_size=max(batch_rows, 1024)):
+    size = max(batch_rows, 1024)
+    for segment in segments(the_plan, [dataset], columns, batch_size=size):
         rows = _rows_of(segment, dataset, columns)
         if rows is None:
             continue
@@ -121,10 +121,11 @@ def scan_batches(
     start: TimeLike | None = None,
     end: TimeLike | None = None,
     columns: Sequence[str] | None = None,
-    batch_rows: int = _BATCH_ROWS,
+    batch_rows: int | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """Return the selected rows of ``dataset`` in replay order as Arrow record batches of
-    about ``batch_rows`` rows, with ``columns`` (default: every column of the schema).
+    about ``batch_rows`` rows (default: a few MB of the dataset's rows, e.g. 32,768 trades or
+    2,048 orderbooks), with ``columns`` (default: every column of the schema).
 
     The files are found now (errors are raised here); they are read as you iterate.
 
@@ -135,6 +136,8 @@ def scan_batches(
     """
     the_plan = _plan_for(path, dataset, symbols, start, end)
     chosen = _columns(dataset, columns)
+    if batch_rows is None:
+        batch_rows = file_batch_rows(dataset, bulk=True)
     if batch_rows < 1:
         raise InvalidReplayArgument(f"batch_rows must be at least 1, not {batch_rows}")
     return _batches(the_plan, dataset, chosen, batch_rows)
@@ -173,7 +176,8 @@ def scan(
         if not columns:  # a query that needs rows but no column (a count) reads one key
             columns = ["seq"]
         produced = 0
-        for batch in _batches(the_plan, dataset, columns, batch_size or _BATCH_ROWS):
+        size = batch_size or file_batch_rows(dataset, bulk=True)
+        for batch in _batches(the_plan, dataset, columns, size):
             frame = pl.from_arrow(batch)
             assert isinstance(frame, pl.DataFrame)
             if predicate is not None:

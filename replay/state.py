@@ -89,7 +89,7 @@ class ClockState:
             if key not in done:
                 done.add(key)
                 self.apply(chunk, start, stop)
-        for symbol, kept in trades.items():
+        for kept in trades.values():
             for chunk, start, stop in reversed(kept):
                 self.apply(chunk, start, stop)
         for chunk, start, stop in runs:
