@@ -44,9 +44,10 @@ def run_checks(recording: Recording, *, limit: int = DEFAULT_LIMIT) -> dict[str,
     if limit < 0:
         raise ValueError("limit must not be negative")
     consistency = consistency_section(recording, limit=limit)
-    latency = latency_section(recording, limit=limit)
+    by_channel = recording.rows("latency_by_channel")
+    latency = latency_section(recording, limit=limit, by_channel_rows=by_channel)
     fallback = {channel: 0 for channel in CHANNELS}
-    for row in recording.rows("latency_by_channel"):
+    for row in by_channel:
         if row["source"] == "rest":
             fallback[row["channel"]] = row["rows"]
     gaps = gaps_section(

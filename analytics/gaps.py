@@ -81,7 +81,7 @@ def gaps_section(
                 "silent_s": row["silent_ms"] / 1e3,
                 "threshold_s": row["threshold_ms"] / 1e3,
             }
-            for row in recording.rows("silences", order="start_ns, dataset, symbol", limit=limit)
+            for row in listed[:limit]
         ],
         "fallback_rows": fallback_rows,
     }

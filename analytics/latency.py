@@ -33,12 +33,15 @@ def _figures(row: dict[str, Any] | None) -> dict[str, Any]:
     return {name: None if row is None else row[name] for name in _FIGURES}
 
 
-def latency_section(recording: Recording, *, limit: int) -> dict[str, Any]:
+def latency_section(
+    recording: Recording, *, limit: int, by_channel_rows: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     """Return the ``latency`` section of the checks (shape: ``check_schema.json``), listing at
-    most ``limit`` excursions, worst first."""
-    by_channel = {
-        (row["channel"], row["source"]): row for row in recording.rows("latency_by_channel")
-    }
+    most ``limit`` excursions, worst first. ``by_channel_rows`` are the rows of
+    ``latency_by_channel`` when the caller has them already."""
+    if by_channel_rows is None:
+        by_channel_rows = recording.rows("latency_by_channel")
+    by_channel = {(row["channel"], row["source"]): row for row in by_channel_rows}
     excursions = recording.rows("latency_excursions", order="rows DESC, start_ns, channel, symbol")
     late = dict.fromkeys(CHANNELS, 0)
     for row in excursions:

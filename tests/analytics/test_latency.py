@@ -123,3 +123,9 @@ def test_latency_section(recording: Recording) -> None:
     assert section["round_trip"]["ticker"]["requests"] == 5
     assert section["freshness"]["ticker"]["p90_ms"] == 30
     assert [e["kind"] for e in section["excursions"]] == ["late", "negative"]
+
+
+def test_the_section_alone_equals_the_checks_part(recording: Recording) -> None:
+    from analytics.latency import latency_section
+
+    assert latency_section(recording, limit=100) == run_checks(recording)["latency"]
