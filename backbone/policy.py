@@ -108,37 +108,56 @@ def reserve_all(windows: Iterable[SlidingWindow], now: float) -> float:
 
 
 class QuotaTracker:
-    """Upbit's per-group REST budget: a proactive sliding window per group, corrected by
-    what each ``Remaining-Req`` header reports and paused by 429/418 answers.
+    """Upbit's per-group REST budget, kept so that no one-second window *at the server* ever
+    sees more than ``limit_per_s`` requests of a group, however late they travel.
+
+    A request counts from the moment it is sent (:meth:`book`) until ``window_s`` after its
+    answer arrived (:meth:`settle`): its arrival at the server lies somewhere in between, so
+    of any requests that arrive within one second, the last one sent saw all the others
+    counted. Corrected by each ``Remaining-Req`` header and paused by 429/418 answers.
     """
 
-    __slots__ = ("_paused_until", "_windows", "limit_per_s", "window_s")
+    __slots__ = ("_done", "_in_flight", "_paused_until", "limit_per_s", "window_s")
 
-    def __init__(self, limit_per_s: int = 10, *, window_s: float = 1.05) -> None:
+    def __init__(self, limit_per_s: int = 10, *, window_s: float = 1.02) -> None:
+        if limit_per_s < 1 or window_s <= 0:
+            raise InvalidArgumentError("need limit_per_s >= 1 and window_s > 0")
         self.limit_per_s = limit_per_s
         self.window_s = window_s
-        self._windows: dict[str, SlidingWindow] = {}
+        self._done: dict[str, deque[float]] = {}
+        self._in_flight: dict[str, int] = {}
         self._paused_until: dict[str, float] = {}
 
-    def _window(self, group: str) -> SlidingWindow:
-        window = self._windows.get(group)
-        if window is None:
-            window = self._windows[group] = SlidingWindow(self.limit_per_s, self.window_s)
-        return window
-
-    def reserve(self, group: str, now: float) -> float:
-        """Book one request of ``group``; return how long to wait before sending it."""
-        start = max(now, self._paused_until.get(group, 0.0))
-        return start - now + self._window(group).reserve(start)
+    def _used(self, group: str, now: float) -> tuple[int, deque[float]]:
+        done = self._done.setdefault(group, deque())
+        while done and done[0] <= now - self.window_s:
+            done.popleft()
+        return len(done) + self._in_flight.get(group, 0), done
 
     def delay(self, group: str, now: float) -> float:
-        """How long from ``now`` until a request of ``group`` may go, without booking it."""
-        start = max(now, self._paused_until.get(group, 0.0))
-        return start - now + self._window(group).delay(start)
+        """How long from ``now`` until a request of ``group`` may go (0: send it now, then
+        :meth:`book` it). While only requests in flight fill the budget the answer is a
+        short re-check interval."""
+        paused = self._paused_until.get(group, 0.0) - now
+        if paused > 0:
+            return paused
+        used, done = self._used(group, now)
+        if used < self.limit_per_s:
+            return 0.0
+        excess = used - self.limit_per_s
+        if excess < len(done):
+            return max(0.001, done[excess] + self.window_s - now)
+        return 0.005
 
     def book(self, group: str, now: float) -> None:
-        """Record a request of ``group`` sent at ``now`` (after :meth:`delay` said 0)."""
-        self._window(group).book(now)
+        """A request of ``group`` leaves now."""
+        del now
+        self._in_flight[group] = self._in_flight.get(group, 0) + 1
+
+    def settle(self, group: str, now: float) -> None:
+        """The answer (or failure) of a booked request of ``group`` arrived now."""
+        self._in_flight[group] = max(0, self._in_flight.get(group, 0) - 1)
+        self._done.setdefault(group, deque()).append(now)
 
     def observe(self, quota: Quota, now: float) -> None:
         """Take in a ``Remaining-Req`` header: with nothing left this second, pause the group

@@ -36,8 +36,8 @@ class Overflow(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class SubscriberStats:
-    """Counters of one consumer: records handed over, dropped (keep-newest), and the times
-    the producer had to wait (block)."""
+    """Counters of one consumer: records handed over, dropped (keep-newest), the times the
+    producer had to wait (block), records in the buffer, and producers waiting now."""
 
     key: str
     symbols: tuple[str, ...]
@@ -46,6 +46,7 @@ class SubscriberStats:
     dropped: int
     blocked: int
     buffered: int
+    waiting: int
 
 
 class Subscriber(Generic[T]):
@@ -171,6 +172,7 @@ class Subscriber(Generic[T]):
             self.dropped,
             self.blocked,
             len(self._buffer),
+            len(self._putters),
         )
 
 

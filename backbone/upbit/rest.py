@@ -128,8 +128,7 @@ class RestClient:
     async def wait_budget(self, group: str) -> None:
         """Wait until one more request of ``group`` fits, then book it at that moment.
 
-        Booking when the request actually leaves (not when it was queued) keeps a burst of
-        concurrent callers within the limit even if some of them are delayed on the way.
+        Call :meth:`QuotaTracker.settle` when the answer arrives (``request`` does).
         """
         loop = asyncio.get_running_loop()
         while True:
@@ -187,6 +186,8 @@ class RestClient:
                 headers = resp.headers
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise TransportError(f"GET {req.target} failed: {exc!r}") from exc
+        finally:
+            self._quota.settle(group, loop.time())
         received_ns = self._clock_ns()
         now = loop.time()
         self.stats.last_latency_s = now - started

@@ -17,12 +17,19 @@ from tests.backbone.conftest import Collector, backbone_on, events_of, fast_conf
 SYMBOLS = ["KRW-BTC", "KRW-XRP", "KRW-ETH"]
 
 
+def drained(bb: MarketDataBackbone) -> bool:
+    """Every record published so far has reached its consumer."""
+    return all(s.buffered == 0 and s.waiting == 0 for s in bb.statistics().streams)
+
+
 async def wait_verified(
-    bb: MarketDataBackbone, symbols: list[str], until_ms: int, timeout_s: float
+    bb: MarketDataBackbone, trades: Collector, symbols: list[str], until_ms: int, timeout_s: float
 ) -> None:
-    """Wait until REST reconciliation has confirmed every symbol up to ``until_ms``."""
+    """Wait until REST reconciliation has confirmed every symbol up to ``until_ms`` and the
+    consumer holds every trade delivered so far."""
     async with asyncio.timeout(timeout_s):
         await bb.session.wait_verified(symbols, until_ms)
+    await trades.wait_for(lambda _: drained(bb), timeout_s)
 
 
 def assert_matches_truth(
@@ -66,7 +73,7 @@ async def test_no_trade_lost_or_repeated_across_disconnect_and_drop_ws() -> None
         drop = ex.faults.apply("drop_ws", channel="trade", fraction=0.5, seconds=20)
         ex.faults.apply("disconnect")  # a second outage inside the drop window
         end_ms = drop["end_ms"] + 2_000
-        await wait_verified(bb, SYMBOLS, end_ms, 20)
+        await wait_verified(bb, trades, SYMBOLS, end_ms, 20)
         total = sum(assert_matches_truth(ex, trades.items, s, start_ms, end_ms) for s in SYMBOLS)
         assert total > 10  # the claim is the equality above; this only rules out a vacuous pass
         sources = {t.source for t in trades.items}
@@ -97,7 +104,7 @@ async def test_a_blocked_trade_consumer_loses_nothing() -> None:
                     end_ms = start_ms + 15_000
                     await asyncio.sleep(1.5)  # a deliberately slow consumer, not a wait
                 ledgers = [bb.session.ledger.get(s).verified_ms or 0 for s in symbols]
-                if min(ledgers) >= end_ms:
+                if min(ledgers) >= end_ms and drained(bb):
                     break
         stats = {s.key: s for s in bb.statistics().streams}
         assert stats["trade"].blocked >= 1 and stats["trade"].dropped == 0

@@ -236,3 +236,57 @@ async def test_closing_the_backbone_ends_every_stream() -> None:
         with pytest.raises(Exception, match="create a new"):
             async with bb:
                 pass
+
+
+async def test_many_consumers_spread_over_connections_within_message_limits() -> None:
+    config = fast_config(max_codes_per_connection=2)
+    async with running_exchange() as ex, backbone_on(ex, config) as bb:
+        collectors = [
+            Collector(bb.stream_trade(symbol)) for symbol in ["KRW-BTC", "KRW-ETH", "KRW-XRP"]
+        ]
+        collectors += [
+            Collector(bb.stream_ticker(s)) for s in ["KRW-BTC", "KRW-ETH", "KRW-XRP", "BTC-ETH"]
+        ]
+        for collector in collectors:
+            await collector.wait_for(lambda items: any(r.source == "websocket" for r in items), 15)
+        labels = {s.label for s in bb.session.ws.slot_states()}
+        assert labels == {"trade-0", "trade-1", "ticker-0", "ticker-1"}
+        stats = bb.statistics()
+        assert stats.ws_error_frames == 0 and stats.reconnects == 0
+        assert ex.stats["ws_rate_limited"] == 0
+        for collector in collectors:
+            await collector.aclose()
+
+
+async def test_day_candles_stream_from_rest_and_minute_candles_from_the_socket() -> None:
+    async with running_exchange() as ex, backbone_on(ex) as bb:
+        days = Collector(bb.stream_candle("KRW-BTC", "1d"))
+        minutes = Collector(bb.stream_candle("KRW-BTC", "1m"))
+        await days.wait_for(lambda c: len(c) >= 2, 10)
+        await minutes.wait_for(lambda c: any(x.source == "websocket" for x in c), 10)
+        assert {c.source for c in days.items} == {"rest"} and all(
+            c.timeframe == "1d" for c in days.items
+        )
+        assert days.items[-1].open_time >= days.items[0].open_time
+        await days.aclose()
+        await minutes.aclose()
+
+
+async def test_get_ticker_simple_and_realtime_choice() -> None:
+    from backbone import get_ticker_simple
+
+    async with running_exchange() as ex:
+        ticker = await get_ticker_simple("KRW-ETH", rest_url=ex.rest_url, ws_url=ex.ws_url)
+        assert ticker.symbol == "KRW-ETH" and ticker.source == "rest"
+        async with backbone_on(ex) as bb:
+            live = Collector(bb.stream_ticker("KRW-BTC"))
+            await live.wait_for(lambda t: any(x.source == "websocket" for x in t), 10)
+            fresh = await bb.get_ticker("KRW-BTC", realtime=True)
+            assert fresh.source == "websocket"
+            assert (
+                await bb.get_ticker("KRW-BTC", ChannelStrategy.REST_ONLY, realtime=True)
+            ).source == "rest"
+            assert (
+                await bb.get_ticker("KRW-BTC", ChannelStrategy.WEBSOCKET_ONLY)
+            ).source == "websocket"
+            await live.aclose()

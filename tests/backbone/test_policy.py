@@ -66,24 +66,66 @@ def test_sliding_window_delay_and_count() -> None:
         SlidingWindow(0, 1.0)
 
 
-def test_quota_tracker_paces_each_group_apart() -> None:
-    quota = QuotaTracker(10, window_s=1.0)
-    waits = [quota.reserve("ticker", 0.0) for _ in range(10)]
-    assert waits == [0.0] * 10
-    assert quota.reserve("ticker", 0.0) == pytest.approx(1.0)
-    assert quota.reserve("candles", 0.0) == 0.0
+def test_quota_tracker_counts_a_request_until_a_window_after_its_answer() -> None:
+    quota = QuotaTracker(3, window_s=1.0)
+    for _ in range(3):
+        assert quota.delay("ticker", 0.0) == 0.0
+        quota.book("ticker", 0.0)
+    assert quota.delay("candles", 0.0) == 0.0  # groups are apart
+    assert 0 < quota.delay("ticker", 0.1) <= 0.01  # all in flight: re-check soon
+    quota.settle("ticker", 0.2)
+    quota.settle("ticker", 0.3)
+    assert quota.delay("ticker", 0.5) == pytest.approx(0.7)  # 1 s after the first answer
+    assert quota.delay("ticker", 1.25) == 0.0
+    quota.settle("ticker", 5.0)
+    assert quota.delay("ticker", 6.1) == 0.0
+    with pytest.raises(InvalidArgumentError):
+        QuotaTracker(0)
 
 
 def test_quota_tracker_obeys_header_and_pauses() -> None:
     quota = QuotaTracker(10, window_s=1.0)
     quota.observe(Quota("crix-trades", 0), now=5.0)
     assert quota.paused_for("crix-trades", 5.5) == pytest.approx(0.5)
-    assert quota.reserve("crix-trades", 5.5) == pytest.approx(0.5)
+    assert quota.delay("crix-trades", 5.5) == pytest.approx(0.5)
     quota.observe(Quota("crix-trades", 4), now=5.6)
     assert quota.paused_for("crix-trades", 5.6) == pytest.approx(0.4)
     quota.pause("ticker", 3.0, now=1.0)
     quota.pause("ticker", 1.0, now=1.0)  # a shorter pause does not shorten a longer one
     assert quota.paused_for("ticker", 2.0) == pytest.approx(2.0)
+
+
+@settings(deadline=None, max_examples=50)
+@given(
+    latencies=st.lists(st.floats(0.0, 0.3, allow_nan=False), min_size=5, max_size=60),
+    arrive=st.lists(st.floats(0.0, 1.0, allow_nan=False), min_size=60, max_size=60),
+)
+def test_quota_tracker_never_lets_a_server_window_overflow(
+    latencies: list[float], arrive: list[float]
+) -> None:
+    """Requests sent back to back, each arriving at the server anywhere between its sending
+    and its answer: no one-second window at the server holds more than the limit."""
+    quota = QuotaTracker(10, window_s=1.0)
+    now = 0.0
+    pending: list[tuple[float, float]] = []  # (answer time, arrival time)
+    arrivals: list[float] = []
+    for i, latency in enumerate(latencies):
+        while True:
+            for answer, arrival in sorted(pending):
+                if answer <= now:
+                    quota.settle("g", answer)
+                    arrivals.append(arrival)
+                    pending.remove((answer, arrival))
+            wait = quota.delay("g", now)
+            if wait == 0:
+                break
+            now += wait
+        quota.book("g", now)
+        pending.append((now + latency, now + latency * arrive[i]))
+    arrivals += [a for _, a in pending]
+    arrivals.sort()
+    for i, start in enumerate(arrivals):
+        assert len([a for a in arrivals[i:] if a < start + 1.0 - 1e-9]) <= 10
 
 
 @pytest.mark.parametrize(
