@@ -37,6 +37,7 @@ class SymbolLedger:
     verified_ms: int | None = None
     admitted: int = 0
     duplicates: int = 0
+    pruned_ms: int = 0
 
 
 class TradeLedger:
@@ -81,7 +82,9 @@ class TradeLedger:
         if ledger.verified_ms is None:
             # The first trade of a stream anchors it: nothing before it is owed.
             ledger.verified_ms = ts_ms
-        if ledger.admitted % _PRUNE_EVERY == 0:
+        if ledger.admitted % _PRUNE_EVERY == 0 or ts_ms - ledger.pruned_ms > self.window_ms // 4:
+            # Often enough that a quiet market's ids do not pile up either.
+            ledger.pruned_ms = ts_ms
             self._prune(ledger)
         return True
 

@@ -7,11 +7,11 @@ the same run is a bare websockets client subscribed to the same set, counting fr
 records per second against frames per second, connections opened, REST calls.
 
 Memory (``--minutes``, 0 to skip): every market, trades, tickers and orderbooks, and a consumer
-that takes 2 ms per record (slower than the feed: the ticker and orderbook buffers drop the
-oldest, the trade buffer holds the socket back). The resident set size is sampled every
+that takes ``--consumer-ms`` per record (slower than the feed: the ticker and orderbook buffers
+drop the oldest, the trade buffer holds the socket back). The resident set size is sampled every
 10 s; printed are the samples at each minute and the growth between minute 2 and the end.
 
-    python benchmarks/bench_streams.py [--seconds 30] [--minutes 10] [--speed 10]
+    python benchmarks/bench_streams.py [--seconds 30] [--minutes 10] [--speed 10] [--consumer-ms 50]
 """
 
 from __future__ import annotations
@@ -85,13 +85,15 @@ async def streamed(
     return rate, stats.connects, stats.rest_calls
 
 
-async def slow_consumer(urls: dict[str, str], markets: list[str], minutes: float) -> None:
+async def slow_consumer(
+    urls: dict[str, str], markets: list[str], minutes: float, consumer_s: float
+) -> None:
     samples: list[tuple[float, float]] = []
     async with MarketDataBackbone(urls["rest_url"], urls["ws_url"]) as bb:
 
         async def consume(stream: object) -> None:
             async for _ in stream:  # type: ignore[attr-defined]
-                await asyncio.sleep(0.002)  # a deliberately slow consumer
+                await asyncio.sleep(consumer_s)  # a deliberately slow consumer
 
         async with asyncio.TaskGroup() as tasks:
             consumers = [
@@ -128,6 +130,7 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--speed", type=float, default=10.0)
     parser.add_argument("--counts", default="10,100,all")
+    parser.add_argument("--consumer-ms", type=float, default=50.0)
     args = parser.parse_args()
     print(f"streams: speed {args.speed:g}, load {os.getloadavg()[0]:.1f}", flush=True)
     with spawn_exchange("--speed", f"{args.speed:g}") as urls:
@@ -140,8 +143,9 @@ def main() -> None:
                   f"{rate:8,.1f} records/s  ratio {rate / base:.2f}  connections {connects}  "
                   f"REST calls {rest_calls}", flush=True)  # fmt: skip
         if args.minutes:
-            print(f"slow consumer, {len(markets)} markets, {args.minutes:g} min:", flush=True)
-            asyncio.run(slow_consumer(urls, markets, args.minutes))
+            print(f"slow consumer ({args.consumer_ms:g} ms a record), {len(markets)} markets, "
+                  f"{args.minutes:g} min:", flush=True)  # fmt: skip
+            asyncio.run(slow_consumer(urls, markets, args.minutes, args.consumer_ms / 1000))
 
 
 if __name__ == "__main__":
