@@ -11,7 +11,8 @@ are never read.
 yields that session's rows of the file as :class:`Chunk` batches in ``seq`` order, filtered
 to the selection, with bounded read-ahead (one batch of at most :func:`batch_rows` rows). A file
 whose row groups each hold one session in ascending ``seq`` (what the recorder writes; checked
-on opening by reading the ``seq`` column) is streamed batch by batch; any other file (a merge
+on opening by reading the ``seq`` column, unless the writer declared the order in the row
+groups' ``sorting_columns``) is streamed batch by batch; any other file (a merge
 of parts whose receive order is not their ``seq`` order, several sessions per row group) is
 read whole for its session and sorted, which bounds memory by that file's size.
 
@@ -97,6 +98,8 @@ class RowGroupInfo:
     index: int
     num_rows: int
     session: str | None
+    seq_sorted: bool
+    """The writer declared the rows sorted by ``seq`` (Parquet ``sorting_columns``)."""
     seq_min: int | None
     seq_max: int | None
     recv_min: int | None
@@ -117,8 +120,9 @@ class PartFile:
 class Chunk:
     """One batch of a cursor: rows of one file and one session, in ``seq`` order.
 
-    ``seq`` and ``received`` are the key columns as numpy arrays. ``decoded`` is a cache slot
-    owned by the consumer of the chunk (the engine keeps decoded records there).
+    ``seq`` and ``received`` are the key columns as numpy arrays (``received`` is ``None``
+    when the cursor was asked for order only). ``decoded`` is a cache slot owned by the
+    consumer of the chunk (the engine keeps decoded records there).
     """
 
     __slots__ = ("batch", "dataset", "decoded", "received", "seq", "session", "symbol")
@@ -131,7 +135,10 @@ class Chunk:
         self.session = session
         self.batch = batch
         self.seq: I64 = batch.column("seq").to_numpy()
-        self.received: I64 = batch.column("received_ns").to_numpy()
+        names = batch.schema.names
+        self.received: I64 | None = (
+            batch.column("received_ns").to_numpy() if "received_ns" in names else None
+        )
         self.decoded: tuple[int, int, list[Any]] | None = None
 
     def __len__(self) -> int:
@@ -215,6 +222,13 @@ def recorded_symbols(root: Path) -> tuple[str, ...]:
     return tuple(sorted(found))
 
 
+def _declares_seq_order(group: pq.RowGroupMetaData, where: dict[str, int]) -> bool:
+    # Whether the writer declared the row group sorted by seq (alone, or after session_id).
+    sorting = [(c.column_index, c.descending) for c in (group.sorting_columns or ())]
+    seq, session = (where["seq"], False), (where["session_id"], False)
+    return sorting[:1] == [seq] or sorting[:2] == [session, seq]
+
+
 def _stat(column: pq.ColumnChunkMetaData) -> tuple[object, object] | None:
     stats = column.statistics
     if stats is None or not stats.has_min_max:
@@ -260,6 +274,7 @@ def _read_footer(path: Path, dataset: str, symbol: str | None, selection: Select
             index=index,
             num_rows=group.num_rows,
             session=str(session[0]) if session is not None and session[0] == session[1] else None,
+            seq_sorted=_declares_seq_order(group, where),
             seq_min=int(seq[0]) if seq is not None else None,  # type: ignore[call-overload]
             seq_max=int(seq[1]) if seq is not None else None,  # type: ignore[call-overload]
             recv_min=int(recv[0]) if recv is not None else None,  # type: ignore[call-overload]
@@ -308,15 +323,23 @@ class Cursor:
         self._columns = list(columns) if columns is not None else None
         self._batches: Iterator[pa.RecordBatch] | None = None
         self._last_seq = -1
+        self.clock = True
+        """Read ``received_ns`` for the replay clock; a merge of one session in ``seq`` order
+        alone may turn it off before the cursor opens."""
 
-    def _read_columns(self) -> list[str] | None:
+    def _read_columns(self, streaming: bool) -> list[str] | None:
         if self._columns is None:
             return None
+        selection = self._selection
+        extra = ["seq"]
+        if self.clock or selection.start_ns is not None or selection.end_ns is not None:
+            extra.append("received_ns")
+        if not streaming:
+            extra.append("session_id")
+        if self.part.dataset == "events" and selection.symbols:
+            extra.append("symbols")
         wanted = list(self._columns)
-        extra = ["symbols"] if self.part.dataset == "events" and self._selection.symbols else []
-        for name in (*_KEY_COLUMNS, *extra):
-            if name not in wanted:
-                wanted.append(name)
+        wanted.extend(name for name in extra if name not in wanted)
         return wanted
 
     def _open(self) -> Iterator[pa.RecordBatch]:
@@ -329,15 +352,18 @@ class Cursor:
             # stays near one batch whatever the file's size.
             handle = pq.ParquetFile(path, pre_buffer=False, buffer_size=_READ_BUFFER)
             indexes = [g.index for g in self.groups]
-            if self.streaming and _ascending(handle.read_row_groups(indexes, columns=["seq"])):
+            if self.streaming and (
+                all(g.seq_sorted for g in self.groups)
+                or _ascending(handle.read_row_groups(indexes, columns=["seq"]))
+            ):
                 yield from handle.iter_batches(
                     batch_size=size,
                     row_groups=indexes,
-                    columns=self._read_columns(),
+                    columns=self._read_columns(streaming=True),
                     use_threads=bulk,  # decoding threads cost memory; worth it in bulk only
                 )
                 return
-            table = handle.read_row_groups(indexes, columns=self._read_columns())
+            table = handle.read_row_groups(indexes, columns=self._read_columns(streaming=False))
         except (OSError, pa.ArrowInvalid) as exc:
             raise RecordingFormatError(path, f"cannot be read ({exc}); move it aside") from exc
         table = table.filter(pc.equal(table["session_id"], self.session))

@@ -28,7 +28,9 @@ class Segment:
 
     Run ``i`` is rows ``run_start[i]`` to ``run_stop[i]`` of ``chunks[run_chunk[i]]``;
     ``clock`` and ``seq`` hold each row's replay clock (integer nanoseconds, never
-    decreasing) and ``seq``, in order. :attr:`runs` lists the runs as tuples.
+    decreasing) and ``seq``, in order. :attr:`runs` lists the runs as tuples. When the
+    cursors were read for order only (one session, no ``received_ns``), ``clock`` repeats
+    ``seq``.
     """
 
     __slots__ = ("_runs", "chunks", "clock", "run_chunk", "run_start", "run_stop", "seq")
@@ -241,15 +243,21 @@ def _merge_pieces(
         chunk = item.chunk
         seq = chunk.seq[start:stop]
         if seq[0] > last_seq:
-            received = chunk.received[start:stop]
-            clock = np.maximum.accumulate(received)
+            if chunk.received is None:  # order only: no clock asked for
+                return Segment.single(chunk, start, stop, seq, seq), int(seq[-1]), carry
+            clock = np.maximum.accumulate(chunk.received[start:stop])
             if carry > clock[0]:
                 np.maximum(clock, carry, out=clock)
             return Segment.single(chunk, start, stop, clock, seq), int(seq[-1]), int(clock[-1])
     chunks = [item.chunk for item, _, _ in pieces]
     lengths = np.array([stop - start for _, start, stop in pieces], dtype=np.int64)
     seq = np.concatenate([item.chunk.seq[a:b] for item, a, b in pieces])
-    received = np.concatenate([item.chunk.received[a:b] for item, a, b in pieces])
+    received = np.concatenate(
+        [
+            item.chunk.seq[a:b] if item.chunk.received is None else item.chunk.received[a:b]
+            for item, a, b in pieces
+        ]
+    )
     source = np.repeat(np.arange(len(pieces), dtype=np.int64), lengths)
     starts = np.array([start for _, start, _ in pieces], dtype=np.int64)
     offsets = np.concatenate(([0], np.cumsum(lengths)[:-1]))

@@ -115,6 +115,8 @@ def segments(
     datasets: Sequence[str],
     columns: Sequence[str] | None = None,
     batch_size: int | None = None,
+    *,
+    clock: bool = True,
 ) -> Iterator[Segment]:
     """Yield the selected rows of ``datasets`` in replay order (blocking reads).
 
@@ -122,6 +124,8 @@ def segments(
     ``batch_size`` is the rows read per file at a time (default: per dataset). When the
     rows of several sessions overlap in time, the key columns of the other replayed
     datasets are read too, so the clock, and with it the order, is exactly the replay's.
+    ``clock=False`` says the caller needs the order only: with one session, the receive
+    times are then not read at all (the order is ``seq``).
     """
     selection = the_plan.selection
     wanted = [cursors(the_plan.parts.get(d, []), selection, columns, batch_size) for d in datasets]
@@ -134,4 +138,8 @@ def segments(
         ]
         if _overlapping([*wanted, *extra]):
             wanted.extend(extra)
+    if not clock and len(sessions) == 1:
+        for group in wanted:
+            for cursor in group:
+                cursor.clock = False
     yield from replay_order(c for group in wanted for c in group)

@@ -89,7 +89,7 @@ def _batches(
     held: list[pa.Table] = []
     count = 0
     size = max(batch_rows, 1024)
-    for segment in segments(the_plan, [dataset], columns, batch_size=size):
+    for segment in segments(the_plan, [dataset], columns, batch_size=size, clock=False):
         rows = _rows_of(segment, dataset, columns)
         if rows is None:
             continue

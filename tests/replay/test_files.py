@@ -162,3 +162,22 @@ def test_an_unreadable_manifest_is_skipped(recording: tuple[Path, list[Record]])
             return [m.symbol for m in await replay.get_markets()]
 
     assert asyncio.run(run()) == sorted({r.symbol for r in records if hasattr(r, "symbol")})
+
+
+def test_a_declared_seq_order_is_trusted_and_still_checked(tmp_path: Path) -> None:
+    trades = [r for r in Market(seed=4, symbols=("KRW-BTC",)).records(80) if type(r) is TradeData]
+    write_recording(tmp_path, trades, session_id="s")
+    part = _first_part(tmp_path, "trade")
+    table = pq.read_table(part, partitioning=None)
+    names = table.column_names
+    declared = [pq.SortingColumn(names.index("session_id")), pq.SortingColumn(names.index("seq"))]
+    pq.write_table(table, part, sorting_columns=declared)
+
+    async def run() -> list[Record]:
+        async with ReplayBackbone(tmp_path) as replay:
+            return [r async for r in replay.stream_all()]
+
+    assert asyncio.run(run()) == trades  # declared and true: streamed without the check
+    pq.write_table(table.take(list(range(table.num_rows))[::-1]), part, sorting_columns=declared)
+    with pytest.raises(RecordingFormatError, match="not in seq order"):
+        asyncio.run(run())  # declared but false: the batch check still refuses it
