@@ -262,7 +262,9 @@ def test_delayed_messages_are_the_late_ones(
         # every late record was sent inside the window, or queued on the same connection
         # behind one that was (released at most DELAY_MS after the window)
         assert all(start <= sent_ms(row) < end + DELAY_MS for row in mine), mine
-        assert all(row["received_ns"] // 1_000_000 <= end + DELAY_MS + 500 for row in mine)
+        # ... and arrived once released (give a loaded machine a real second to send it)
+        released_by = end + DELAY_MS + MS_PER_REAL_S
+        assert all(row["received_ns"] // 1_000_000 <= released_by for row in mine)
         sent_inside = Counter(row["symbol"] for row in mine if start <= sent_ms(row) < end)
         assert sent_inside == per_market(delayed, channel), channel
         assert checks["latency"][channel]["late"] == len(mine)
