@@ -38,13 +38,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import pyarrow.parquet as pq  # noqa: E402
-from websockets.asyncio.client import connect  # noqa: E402
+import pyarrow.parquet as pq
+from websockets.asyncio.client import connect
 
-from backbone import BackboneConfig, MarketDataBackbone  # noqa: E402
-from recorder.capture import Recorder  # noqa: E402
-from recorder.config import RecorderConfig, StorageConfig  # noqa: E402
-from recorder.rows import AnyRecord  # noqa: E402
+from backbone import BackboneConfig, MarketDataBackbone
+from recorder.capture import Recorder
+from recorder.config import RecorderConfig, StorageConfig
+from recorder.rows import AnyRecord
 
 MARKETS = ["KRW-BTC", "KRW-ETH", "KRW-XRP"]
 KINDS = {"trades": ("trade",), "mixed": ("trade", "ticker", "orderbook")}
@@ -76,7 +76,11 @@ async def bare(ws_url: str, kinds: tuple[str, ...], frames: int) -> float:
     """Frames per second through bare receive-and-discard loops, one connection per kind."""
 
     async def one(kind: str) -> None:
-        request = [{"ticket": f"bare-{kind}"}, {"type": kind, "codes": MARKETS}, {"format": "DEFAULT"}]
+        request = [
+            {"ticket": f"bare-{kind}"},
+            {"type": kind, "codes": MARKETS},
+            {"format": "DEFAULT"},
+        ]
         async with connect(ws_url, max_size=None, compression=None, ping_interval=None) as ws:
             await ws.send(json.dumps(request))
             for _ in range(frames):
@@ -94,7 +98,9 @@ def _backbone_config() -> BackboneConfig:
 
 async def through_backbone(urls: dict[str, str], kinds: tuple[str, ...], frames: int) -> float:
     """Records per second through the backbone's streams, consumed and discarded."""
-    async with MarketDataBackbone(urls["rest_url"], urls["ws_url"], config=_backbone_config()) as bb:
+    async with MarketDataBackbone(
+        urls["rest_url"], urls["ws_url"], config=_backbone_config()
+    ) as bb:
         streams = {
             "trade": bb.stream_trade,
             "ticker": bb.stream_ticker,
@@ -130,7 +136,9 @@ async def capture(
 
     def on_record(record: AnyRecord, seq: int) -> None:
         name = type(record).__name__
-        kind = {"TradeData": "trade", "TickerData": "ticker", "OrderbookData": "orderbook"}.get(name)
+        kind = {"TradeData": "trade", "TickerData": "ticker", "OrderbookData": "orderbook"}.get(
+            name
+        )
         if kind is None:
             return
         if not first:
@@ -147,7 +155,9 @@ async def capture(
         backfill=False,
         storage=StorageConfig(rotation_interval_s=5.0),
     )
-    async with MarketDataBackbone(urls["rest_url"], urls["ws_url"], config=_backbone_config()) as bb:
+    async with MarketDataBackbone(
+        urls["rest_url"], urls["ws_url"], config=_backbone_config()
+    ) as bb:
         async with Recorder(bb, root, config=config, on_record=on_record):
             await asyncio.wait_for(done.wait(), timeout=600)
         dropped = sum(s.dropped for s in bb.statistics().streams)
@@ -179,9 +189,7 @@ def main() -> None:
                 b = asyncio.run(bare(urls["ws_url"], kinds, args.frames))
                 bb = asyncio.run(through_backbone(urls, kinds, args.frames))
                 root = base_dir / f"round-{n}"
-                rate, counts, rows, dropped = asyncio.run(
-                    capture(urls, kinds, args.frames, root)
-                )
+                rate, counts, rows, dropped = asyncio.run(capture(urls, kinds, args.frames, root))
                 loss = {k: counts[k] - rows[k] for k in kinds}
                 print(
                     f"round {n + 1}: bare {b:,.0f}/s  backbone {bb:,.0f}/s  capture {rate:,.0f}/s"
@@ -197,8 +205,12 @@ def main() -> None:
     best = max(results, key=lambda r: r[2])
     print(f"capture, {args.mix}, one core, load {os.getloadavg()[0]:.1f}, best of {args.rounds}:")
     print(f"  bare receive-and-discard (baseline) {best[0]:>10,.0f} msg/s   1.00")
-    print(f"  backbone streams, discarded         {best[1]:>10,.0f} msg/s   {best[1] / best[0]:.2f}")
-    print(f"  recorder capture, zero loss         {best[2]:>10,.0f} msg/s   {best[2] / best[0]:.2f}")
+    print(
+        f"  backbone streams, discarded         {best[1]:>10,.0f} msg/s   {best[1] / best[0]:.2f}"
+    )
+    print(
+        f"  recorder capture, zero loss         {best[2]:>10,.0f} msg/s   {best[2] / best[0]:.2f}"
+    )
 
 
 if __name__ == "__main__":

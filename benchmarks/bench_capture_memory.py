@@ -26,13 +26,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import pyarrow.parquet as pq  # noqa: E402
+import pyarrow.parquet as pq
 
-from backbone import MarketDataBackbone  # noqa: E402
-from recorder.capture import Recorder  # noqa: E402
-from recorder.compact import compact  # noqa: E402
-from recorder.config import RecorderConfig  # noqa: E402
-from recorder.schema import DATASETS  # noqa: E402
+from backbone import MarketDataBackbone
+from recorder.capture import Recorder
+from recorder.compact import compact
+from recorder.config import RecorderConfig, StorageConfig
+from recorder.schema import DATASETS
 
 
 def rss_kb() -> int:
@@ -53,17 +53,24 @@ def sizes(root: Path) -> dict[str, tuple[int, int, int]]:
     return out
 
 
-async def record(urls: dict[str, str], symbols: list[str], root: Path, minutes: float) -> list[tuple[float, int, int]]:
+async def record(
+    urls: dict[str, str], symbols: list[str], root: Path, minutes: float, rotation_s: float
+) -> list[tuple[float, int, int]]:
     samples: list[tuple[float, int, int]] = []
-    config = RecorderConfig(symbols=tuple(symbols))
-    async with MarketDataBackbone(urls["rest_url"], urls["ws_url"]) as backbone:
-        async with Recorder(backbone, root, config=config) as recorder:
-            start = time.monotonic()
-            while (elapsed := time.monotonic() - start) < minutes * 60:
-                accepted = sum(recorder.statistics().accepted.values())
-                samples.append((elapsed, rss_kb(), accepted))
-                print(f"{elapsed:6.0f} s  rss {samples[-1][1] / 1024:7.1f} MB  records {accepted}", flush=True)
-                await asyncio.sleep(5)
+    config = RecorderConfig(
+        symbols=tuple(symbols), storage=StorageConfig(rotation_interval_s=rotation_s)
+    )
+    async with (
+        MarketDataBackbone(urls["rest_url"], urls["ws_url"]) as backbone,
+        Recorder(backbone, root, config=config) as recorder,
+    ):
+        start = time.monotonic()
+        while (elapsed := time.monotonic() - start) < minutes * 60:
+            accepted = sum(recorder.statistics().accepted.values())
+            samples.append((elapsed, rss_kb(), accepted))
+            rss_mb = samples[-1][1] / 1024
+            print(f"{elapsed:6.0f} s  rss {rss_mb:7.1f} MB  records {accepted}", flush=True)
+            await asyncio.sleep(5)
     return samples
 
 
@@ -71,6 +78,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--markets", type=int, default=200)
+    parser.add_argument("--rotation-interval", type=float, default=300.0, help="seconds")
     parser.add_argument("--dir", type=Path, default=None)
     args = parser.parse_args()
     proc = subprocess.Popen(
@@ -84,7 +92,7 @@ def main() -> None:
         with urllib.request.urlopen(urls["rest_url"] + "/market/all") as response:
             listed = [m["market"] for m in json.loads(response.read())]
         symbols = sorted(listed, key=lambda s: (not s.startswith("KRW-"), s))[: args.markets]
-        samples = asyncio.run(record(urls, symbols, root, args.minutes))
+        samples = asyncio.run(record(urls, symbols, root, args.minutes, args.rotation_interval))
         at2 = next(s for s in samples if s[0] >= 120)
         end = samples[-1]
         written = sizes(root)
@@ -93,14 +101,25 @@ def main() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-    print(f"\n{len(symbols)} markets, {args.minutes:g} min, load {os.getloadavg()[0]:.1f}")
-    print(f"  rss at {at2[0]:.0f} s: {at2[1] / 1024:.1f} MB; at {end[0]:.0f} s: {end[1] / 1024:.1f} MB; "
-          f"growth {(end[1] - at2[1]) / 1024:+.1f} MB (goal < 5 MB)")  # fmt: skip
+    print(
+        f"\n{len(symbols)} markets, {args.minutes:g} min, rotation every "
+        f"{args.rotation_interval:g} s, load {os.getloadavg()[0]:.1f}"
+    )
+    print(
+        f"  rss at {at2[0]:.0f} s: {at2[1] / 1024:.1f} MB; at {end[0]:.0f} s: "
+        f"{end[1] / 1024:.1f} MB; growth {(end[1] - at2[1]) / 1024:+.1f} MB (goal < 5 MB)"
+    )
     print(f"  peak rss {max(s[1] for s in samples) / 1024:.1f} MB; records {end[2]:,}")
-    print(f"  {'dataset':<15} {'rows':>10} {'files':>6} {'B/rec':>8} {'files*':>6} {'B/rec*':>8}  (* after tape compact)")
+    print(
+        f"  {'dataset':<15} {'rows':>10} {'files':>6} {'B/rec':>8} {'files*':>6} "
+        f"{'B/rec*':>8}  (* after tape compact)"
+    )
     for dataset, (files, rows, size) in written.items():
         cfiles, _, csize = compacted[dataset]
-        print(f"  {dataset:<15} {rows:>10,} {files:>6} {size / rows:>8.1f} {cfiles:>6} {csize / rows:>8.1f}")
+        print(
+            f"  {dataset:<15} {rows:>10,} {files:>6} {size / rows:>8.1f} {cfiles:>6} "
+            f"{csize / rows:>8.1f}"
+        )
     shutil.rmtree(root.parent, ignore_errors=True)
 
 

@@ -97,7 +97,7 @@ def tidy(root: Path) -> int | None:
         return None
 
 
-def _finish(root: Path, intent_path: Path) -> bool:
+def _finish(root: Path, intent_path: Path, *, interrupted: bool = True) -> bool:
     if not intent_path.exists():
         return False
     try:
@@ -116,7 +116,8 @@ def _finish(root: Path, intent_path: Path) -> bool:
                     with contextlib.suppress(FileNotFoundError):
                         path.unlink()
             fsync_dir(output.parent)
-            _log.warning("finished an interrupted compaction of %s", output.parent)
+            if interrupted:
+                _log.warning("finished an interrupted compaction of %s", output.parent)
         intent_path.unlink()
     return True
 
@@ -225,7 +226,7 @@ def _compact_partition(
                 intent_path.unlink()
                 _log.warning("%s appeared meanwhile: %s left as it was", output, directory)
                 return PartitionCompaction(directory, inputs, None, merged.num_rows)
-            _finish(root, intent_path)
+            _finish(root, intent_path, interrupted=False)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()

@@ -179,8 +179,14 @@ def read_segment(path: Path) -> SegmentContents:
         RecordingFormatError: the file is not a journal segment, or was written by a schema
             version this tape cannot read.
     """
-    data = path.read_bytes()
-    if not _FILE_MAGIC.startswith(data[: len(_FILE_MAGIC)]):
+    # Mapped, not read: the batches point into the file's pages, which the kernel may drop
+    # and take back; nothing of the segment stays in this process's heap afterwards.
+    if path.stat().st_size == 0:
+        return SegmentContents("", -1, torn_bytes=0)
+    with pa.memory_map(str(path)) as mapped:
+        buffer = mapped.read_buffer()
+    data = memoryview(buffer)
+    if not _FILE_MAGIC.startswith(bytes(data[: len(_FILE_MAGIC)])):
         raise RecordingFormatError(
             f"{path} is not a tape journal segment: move it out of the journal directory"
         )
@@ -190,7 +196,7 @@ def read_segment(path: Path) -> SegmentContents:
         # Torn while being created: the header is written (and fsynced) before any frame.
         return SegmentContents("", -1, torn_bytes=len(data))
     try:
-        meta = json.loads(data[len(_FILE_MAGIC) + 4 : offset])
+        meta = json.loads(bytes(data[len(_FILE_MAGIC) + 4 : offset]))
         version = int(meta["schema_version"])
         contents = SegmentContents(str(meta["session_id"]), int(meta["segment"]))
     except (ValueError, KeyError, TypeError) as exc:
@@ -199,7 +205,6 @@ def read_segment(path: Path) -> SegmentContents:
         raise RecordingFormatError(
             f"{path} was journaled with schema version {version}: install a newer tape"
         )
-    buffer = pa.py_buffer(data)
     for dataset, start, length in _frames(data, offset):
         payload = buffer.slice(start, length)
         contents.batches[dataset].append(
@@ -210,14 +215,14 @@ def read_segment(path: Path) -> SegmentContents:
     return contents
 
 
-def _frames(data: bytes, offset: int) -> Iterator[tuple[str, int, int]]:
+def _frames(data: memoryview, offset: int) -> Iterator[tuple[str, int, int]]:
     # Yield (dataset, payload offset, payload length) of each complete, intact frame.
     while offset + _FRAME_HEAD.size <= len(data):
         magic, name_len = _FRAME_HEAD.unpack_from(data, offset)
         cursor = offset + _FRAME_HEAD.size
         if magic != _FRAME_MAGIC or cursor + name_len + _FRAME_TAIL.size > len(data):
             return
-        name = data[cursor : cursor + name_len]
+        name = bytes(data[cursor : cursor + name_len])
         cursor += name_len
         crc, length = _FRAME_TAIL.unpack_from(data, cursor)
         cursor += _FRAME_TAIL.size

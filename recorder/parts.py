@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -53,32 +54,32 @@ class Partition:
     table: pa.Table
 
 
-def split_partitions(dataset: str, table: pa.Table) -> list[Partition]:
-    """Split ``table`` (rows of ``dataset``) by UTC receive date and symbol.
+def split_partitions(dataset: str, table: pa.Table) -> Iterator[Partition]:
+    """Yield the partitions of ``table`` (rows of ``dataset``), by UTC receive date and symbol.
 
-    Rows keep their relative order inside each partition.
+    Rows keep their relative order inside each partition. Partitions are built one at a
+    time: write each before asking for the next to keep memory to one partition.
     """
     if table.num_rows == 0:
-        return []
+        return
     days = pc.divide(table["received_ns"], _NS_PER_DAY)
     low, high = pc.min_max(days).values()
-    out: list[Partition] = []
     for day_number in range(low.as_py(), high.as_py() + 1):
         rows = table if low == high else table.filter(pc.equal(days, day_number))
         if rows.num_rows == 0:
             continue
         day = _EPOCH + timedelta(days=day_number)
         if dataset in DATE_ONLY_DATASETS:
-            out.append(Partition(dataset, day, None, rows))
+            yield Partition(dataset, day, None, rows)
             continue
-        order = pc.sort_indices(rows, [("symbol", "ascending")])  # a stable sort
-        ordered = rows.take(order)
-        runs = pc.run_end_encode(ordered["symbol"].combine_chunks())
+        # A stable sort by symbol; each partition then takes only its own rows, so the
+        # memory needed is one partition's, not the whole table's again.
+        order = pc.sort_indices(rows, [("symbol", "ascending")])
+        runs = pc.run_end_encode(rows["symbol"].take(order).combine_chunks())
         start = 0
         for end, symbol in zip(runs.run_ends.to_pylist(), runs.values.to_pylist(), strict=True):
-            out.append(Partition(dataset, day, symbol, ordered.slice(start, end - start)))
+            yield Partition(dataset, day, symbol, rows.take(order.slice(start, end - start)))
             start = end
-    return out
 
 
 def write_parquet(path: Path, table: pa.Table, compression: str) -> None:

@@ -20,12 +20,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import Any, TypeVar
 
 import pyarrow as pa
 
@@ -39,6 +42,8 @@ from recorder.rows import AnyRecord, dataset_of, to_batch
 __all__ = ["OnRecord", "Sink", "SinkStatistics"]
 
 _log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 OnRecord = Callable[[AnyRecord, int], None]
 """A hook called with each record and its ``seq`` as the sink accepts it."""
@@ -142,6 +147,10 @@ class Sink:
         )
         self._stack = contextlib.AsyncExitStack()
         self._tasks: asyncio.TaskGroup | None = None
+        # Two long-lived threads, so journal flushes never wait behind Parquet writing, and
+        # each thread's allocator reuses its own memory from one rotation to the next.
+        self._journal_thread = ThreadPoolExecutor(1, thread_name_prefix="tape-journal")
+        self._publish_thread = ThreadPoolExecutor(1, thread_name_prefix="tape-publish")
         self._journaled = 0
         self._journal_bytes = 0
         self._parquet_bytes = 0
@@ -166,8 +175,8 @@ class Sink:
         if self._state != "new":
             raise RuntimeError("a Sink is used once: create a new one")
         self._state = "open"
-        await asyncio.to_thread(self._writer.open)
-        await asyncio.to_thread(write_session, self._root, self._manifest)
+        await self._in(self._journal_thread, self._writer.open)
+        await self._in(self._journal_thread, write_session, self._root, self._manifest)
         self._tasks = await self._stack.enter_async_context(asyncio.TaskGroup())
         self._tasks.create_task(self._flusher(), name="recorder-flusher")
         self._tasks.create_task(self._publisher(), name="recorder-publisher")
@@ -194,18 +203,29 @@ class Sink:
         self._closing = True
         self._wake.set()
         try:
-            # Whatever ended the caller's block, flush and publish what was accepted: the
-            # tasks are told to finish, not cancelled (a failed task still fails the group).
-            await self._stack.__aexit__(None, None, None)
-        except BaseExceptionGroup as group:
-            raise _unwrap(group) from None
+            try:
+                # Whatever ended the caller's block, flush and publish what was accepted: the
+                # tasks are told to finish, not cancelled (a failed task still fails the group).
+                await self._stack.__aexit__(None, None, None)
+            except BaseExceptionGroup as group:
+                raise _unwrap(group) from None
+            await self._in(
+                self._journal_thread,
+                write_session,
+                self._root,
+                self._manifest_now(status="closed", ended_ns=self._clock_ns()),
+            )
         finally:
             self._state = "closed"
-        await asyncio.to_thread(
-            write_session,
-            self._root,
-            self._manifest_now(status="closed", ended_ns=self._clock_ns()),
-        )
+            self._journal_thread.shutdown(wait=False)
+            self._publish_thread.shutdown(wait=False)
+
+    @staticmethod
+    async def _in(
+        thread: ThreadPoolExecutor, func: Callable[..., _T], /, *args: Any, **kwargs: Any
+    ) -> _T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(thread, functools.partial(func, *args, **kwargs))
 
     def put_nowait(self, record: AnyRecord) -> int:
         """Accept ``record`` now and return its ``seq``, whatever the back-pressure.
@@ -291,8 +311,8 @@ class Sink:
             last_seq = self._next_seq - 1
             self._room.set()
             rotate = final or self._rotation_due()
-            rows, written, closed = await asyncio.to_thread(
-                self._writer.flush, pending, rotate=rotate, reopen=not final
+            rows, written, closed = await self._in(
+                self._journal_thread, self._writer.flush, pending, rotate=rotate, reopen=not final
             )
             self._journaled += rows
             self._journal_bytes += written
@@ -311,11 +331,15 @@ class Sink:
 
     async def _publisher(self) -> None:
         while (path := await self._segments.get()) is not None:
-            result = await asyncio.to_thread(
-                publish_segment, self._root, path, compression=self._config.compression
+            result = await self._in(
+                self._publish_thread,
+                publish_segment,
+                self._root,
+                path,
+                compression=self._config.compression,
             )
             self._account(result)
-            await asyncio.to_thread(write_session, self._root, self._manifest_now())
+            await self._in(self._publish_thread, write_session, self._root, self._manifest_now())
 
     def _account(self, result: PublishResult) -> None:
         self._published += 1

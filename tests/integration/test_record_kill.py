@@ -25,7 +25,7 @@ import pytest
 
 from recorder.parts import read_part
 from recorder.session import RecordingSession
-from simulator import Exchange, ExchangeConfig
+from simulator import Exchange, ScaledClock
 
 KILLS = 20
 SEED = 4242
@@ -97,9 +97,7 @@ def _stored(root: Path) -> dict[tuple[str, str], set[int]]:
 async def test_sigkill_loses_nothing_accepted_a_second_before(tmp_path: Path) -> None:
     rng = random.Random(SEED)
     root = tmp_path / "rec"
-    async with Exchange(
-        seed=11, markets=MARKETS.split(","), config=ExchangeConfig(activity_scale=20)
-    ) as ex:
+    async with Exchange(seed=11, markets=MARKETS.split(","), clock=ScaledClock(8)) as ex:
         runs = [await _run_once(ex, root, rng.uniform(0.05, 2.5)) for _ in range(KILLS)]
     async with RecordingSession(root):
         pass  # the next start recovers the last run's journal

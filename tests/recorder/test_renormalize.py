@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from backbone.client import MarketDataBackbone
 from backbone.config import BackboneConfig
-from backbone.models import TradeData
+from backbone.models import ConnectionEvent, EventKind, TradeData
 from backbone.unifier import DataUnifier
 from recorder import RecordingFormatError, write_recording
 from recorder.capture import Recorder
@@ -20,7 +20,7 @@ from recorder.config import RecorderConfig, StorageConfig
 from recorder.parts import read_part
 from recorder.raw import RawTap
 from recorder.renormalize import renormalize
-from simulator import Exchange, ExchangeConfig
+from simulator import Exchange, ScaledClock
 from tape.cli import main
 
 MARKETS = ("KRW-BTC", "KRW-ETH")
@@ -43,12 +43,15 @@ async def _record_with_raw(root: Path) -> int:
         storage=StorageConfig(flush_interval_ms=50, rotation_interval_s=1.0),
     )
     trades: list[TradeData] = []
+    reconnects: list[ConnectionEvent] = []
 
     def seen(record: Any, seq: int) -> None:
         if type(record) is TradeData:
             trades.append(record)
+        elif type(record) is ConnectionEvent and record.kind is EventKind.RECONNECTED:
+            reconnects.append(record)
 
-    exchange = Exchange(seed=5, markets=list(MARKETS), config=ExchangeConfig(activity_scale=30))
+    exchange = Exchange(seed=5, markets=list(MARKETS), clock=ScaledClock(10))
     async with (
         exchange as ex,
         MarketDataBackbone(
@@ -59,7 +62,7 @@ async def _record_with_raw(root: Path) -> int:
         async with recorder:
             await _until(lambda: len(trades) >= 30)
             ex.faults.apply("disconnect")
-            await _until(lambda: sum(t.source == "rest" for t in trades) >= 1 or len(trades) > 200)
+            await _until(lambda: bool(reconnects) and len(trades) >= 60)
             await _until(lambda: recorder.statistics().rest_snapshots >= 10)
     return len(trades)
 

@@ -1,0 +1,97 @@
+"""Bytes on disk per record, per dataset, for a recording of busy markets.
+
+Starts ``tape exchange --speed X`` (exchange time runs X times faster, so an hour of market
+passes in minutes) in its own process, records ``--markets`` on every channel with the
+recorder's defaults plus REST reference snapshots every 2 s, then measures every dataset as
+written (one part per partition per 5-minute rotation) and after ``tape compact`` (one part
+per partition), with each Parquet compression.
+
+    python benchmarks/bench_storage.py --seconds 120 --speed 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import pyarrow.parquet as pq
+
+from backbone import MarketDataBackbone
+from recorder.capture import Recorder
+from recorder.compact import compact
+from recorder.config import RecorderConfig
+from recorder.schema import DATASETS
+
+MARKETS = "KRW-BTC,KRW-ETH,KRW-XRP,KRW-SOL,KRW-DOGE"
+
+
+def measure(root: Path) -> dict[str, tuple[int, int, int]]:
+    """(files, rows, bytes) per dataset."""
+    out = {}
+    for dataset in DATASETS:
+        parts = list((root / dataset).rglob("*.parquet"))
+        if parts:
+            rows = sum(pq.read_metadata(p).num_rows for p in parts)
+            out[dataset] = (len(parts), rows, sum(p.stat().st_size for p in parts))
+    return out
+
+
+async def record(urls: dict[str, str], root: Path, seconds: float) -> None:
+    config = RecorderConfig(
+        symbols=tuple(MARKETS.split(",")), rest_snapshot_interval_s=2.0, rest_requests_per_s=2.0
+    )
+    async with (
+        MarketDataBackbone(urls["rest_url"], urls["ws_url"]) as backbone,
+        Recorder(backbone, root, config=config),
+    ):
+        await asyncio.sleep(seconds)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=120.0)
+    parser.add_argument("--speed", type=float, default=30.0)
+    args = parser.parse_args()
+    base = Path(tempfile.mkdtemp(prefix="bench-storage-"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tape", "exchange", "--duration", "2h", "--speed",
+         str(args.speed), "--markets", MARKETS],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        urls = json.loads(proc.stdout.readline())
+        asyncio.run(record(urls, base / "rec", args.seconds))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    written = measure(base / "rec")
+    compacted: dict[str, dict[str, tuple[int, int, int]]] = {}
+    for codec in ("zstd", "snappy", "none"):
+        copy = base / codec
+        subprocess.run(["cp", "-r", str(base / "rec"), str(copy)], check=True)
+        compact(copy, compression=codec)
+        compacted[codec] = measure(copy)
+    print(f"{MARKETS}, {args.seconds:g} s at speed {args.speed:g}:")
+    print(
+        f"  {'dataset':<15} {'rows':>8} {'parts':>6} {'B/rec as written':>17} "
+        f"{'compacted zstd':>15} {'snappy':>8} {'none':>8}"
+    )
+    for dataset, (files, rows, size) in written.items():
+        per = {codec: compacted[codec][dataset][2] / rows for codec in compacted}
+        print(
+            f"  {dataset:<15} {rows:>8,} {files:>6} {size / rows:>17.1f} "
+            f"{per['zstd']:>15.1f} {per['snappy']:>8.1f} {per['none']:>8.1f}"
+        )
+    subprocess.run(["rm", "-rf", str(base)], check=False)
+
+
+if __name__ == "__main__":
+    main()
