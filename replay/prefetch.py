@@ -86,16 +86,21 @@ class Prefetch:
             return None
 
     async def get(self) -> object:
-        """Return the next item, waiting for the producer if needed."""
+        """Return the next item, waiting for the producer if needed (:data:`DONE` once
+        stopped)."""
         while True:
             self._ready.clear()
+            if self._stop.is_set():
+                return DONE
             item = self.get_nowait()
             if item is not None:
                 return item
             await self._ready.wait()
 
     def stop(self) -> None:
-        """Ask the producer to stop and drop what it read ahead (idempotent)."""
+        """Ask the producer to stop, drop what it read ahead and wake a waiting :meth:`get`
+        (idempotent; call it on the loop)."""
         self._stop.set()
         while self.get_nowait() is not None:
             pass
+        self._ready.set()

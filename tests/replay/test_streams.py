@@ -286,3 +286,37 @@ async def test_stream_context_manager_closes(recording: tuple[Path, list[Record]
             await anext(stream)
         rest = [r async for r in replay.stream_all()]
     assert rest == records[1:]
+
+
+async def test_stopping_the_reader_wakes_a_consumer_waiting_for_it() -> None:
+    import threading
+
+    from replay.prefetch import DONE, Failed, Prefetch
+
+    gate = threading.Event()
+
+    def produce() -> Any:
+        yield "first"
+        gate.wait(TIMEOUT_S)  # the reader is slow: nothing more for now
+        yield "late"
+
+    reader = Prefetch(produce, depth=1)  # type: ignore[arg-type]
+    task = asyncio.create_task(reader.run())
+    assert await asyncio.wait_for(reader.get(), TIMEOUT_S) == "first"
+    waiting = asyncio.create_task(reader.get())
+    await asyncio.sleep(0)
+    assert not waiting.done()
+    reader.stop()  # the replay closes
+    assert await asyncio.wait_for(waiting, TIMEOUT_S) is DONE
+    gate.set()
+    await asyncio.wait_for(task, TIMEOUT_S)
+
+    def broken() -> Any:
+        raise OSError("disk gone")
+        yield  # pragma: no cover
+
+    failing = Prefetch(broken)  # type: ignore[arg-type]
+    task = asyncio.create_task(failing.run())
+    item = await asyncio.wait_for(failing.get(), TIMEOUT_S)
+    assert isinstance(item, Failed) and isinstance(item.error, OSError)
+    await task
