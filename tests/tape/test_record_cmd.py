@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -135,3 +136,51 @@ def test_the_accepted_log_echoes_every_accepted_record(tmp_path: Path) -> None:
     (session,) = read_sessions(out)
     assert sum(session.rows.values()) == len(lines)
     assert json.loads((out / "tape.json").read_text())["format"] == "tape-recording"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_sigint_and_sigterm_flush_and_close_cleanly(tmp_path: Path, sig: signal.Signals) -> None:
+    out = tmp_path / "rec"
+    child = subprocess.Popen(
+        [sys.executable, "-m", "tape", "record", "--sim", "--symbols", "KRW-BTC,KRW-ETH",
+         "--out", str(out), "--flush-interval", "10s", "--accepted-log", "/dev/stdout"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert child.stdout is not None
+    accepted = [child.stdout.readline() for _ in range(20)]  # well within one flush interval
+    child.send_signal(sig)
+    assert child.stderr is not None
+    rest = child.stdout.read()  # the buffered reader, not communicate(): it holds read-ahead
+    log = child.stderr.read()
+    assert child.wait(timeout=120) == 0, log
+    lines = [line.split() for line in accepted + rest.splitlines() if line.strip()]
+    (session,) = read_sessions(out)
+    assert session.status == "closed"
+    assert sum(session.rows.values()) == len(lines)  # nothing accepted was left unwritten
+    assert f"are in {out}" in log
+
+
+def test_recordings_open_without_any_project_code(tmp_path: Path) -> None:
+    out = tmp_path / "rec"
+    result = CliRunner().invoke(
+        main, ["record", "--sim", "--symbols", "KRW-BTC", "--duration", "2s", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    script = (
+        "import sys, duckdb, polars, pyarrow.dataset as ds\n"
+        f"root = {str(out)!r}\n"
+        "n = duckdb.sql(f\"select count(*) from read_parquet('{root}/orderbook/**/*.parquet', "
+        "hive_partitioning=true)\").fetchall()[0][0]\n"
+        "m = polars.scan_parquet(f'{root}/orderbook/**/*.parquet', hive_partitioning=True)"
+        ".collect().height\n"
+        "k = ds.dataset(f'{root}/trade', partitioning='hive').to_table().num_rows\n"
+        "ours = [m for m in sys.modules if m.split('.')[0] in "
+        "('recorder', 'backbone', 'tape', 'replay', 'analytics', 'simulator')]\n"
+        "print(n, m, k, ours)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-I", "-c", script], capture_output=True, text=True, check=True
+    )
+    n, m, k, ours = done.stdout.split(maxsplit=3)
+    assert int(n) == int(m) > 0 and int(k) > 0
+    assert ours.strip() == "[]"
