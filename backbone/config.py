@@ -96,9 +96,9 @@ class BackboneConfig:
     reconcile_share: float = 0.5
     market_refresh_s: float = 600.0
 
-    trade_buffer: int = 10_000
+    trade_buffer: int = 1_000
     candle_buffer: int = 1_000
-    ticker_buffer: int = 1_000
+    ticker_buffer: int = 500
     orderbook_buffer: int = 256
     event_buffer: int = 1_000
     dedup_window_ms: int = 120_000

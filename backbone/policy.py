@@ -138,7 +138,7 @@ class QuotaTracker:
         """How long from ``now`` until a request of ``group`` may go (0: send it now, then
         :meth:`book` it). While only requests in flight fill the budget the answer is a
         short re-check interval."""
-        paused = self._paused_until.get(group, 0.0) - now
+        paused = max(self._paused_until.get(group, 0.0), self._paused_until.get("*", 0.0)) - now
         if paused > 0:
             return paused
         used, done = self._used(group, now)
@@ -166,11 +166,13 @@ class QuotaTracker:
             self.pause(quota.group, self.window_s, now)
 
     def pause(self, group: str, seconds: float, now: float) -> None:
-        """Send nothing of ``group`` for ``seconds`` (after a 429 or 418)."""
+        """Send nothing of ``group`` (``"*"``: of any group) for ``seconds`` (after a 429 or
+        a 418)."""
         until = now + seconds
         if until > self._paused_until.get(group, 0.0):
             self._paused_until[group] = until
 
     def paused_for(self, group: str, now: float) -> float:
-        """Seconds left in a pause of ``group`` (0 when not paused)."""
-        return max(0.0, self._paused_until.get(group, 0.0) - now)
+        """Seconds left in a pause of ``group`` or of every group (0 when not paused)."""
+        until = max(self._paused_until.get(group, 0.0), self._paused_until.get("*", 0.0))
+        return max(0.0, until - now)

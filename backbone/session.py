@@ -435,68 +435,80 @@ class SessionManager:
     # -- WebSocket side -------------------------------------------------------------------
 
     def _on_slot_state(self, state: SlotState) -> None:
+        if state.phase == "live":
+            self._handle_live(state)
+        elif state.phase in ("down", "stopped"):
+            self.handle_connection_failure(state)
+
+    def _handle_live(self, state: SlotState) -> None:
+        # A slot's subscription was acknowledged: its symbols are served by the socket again.
         now_ns = self._clock_ns()
         label = state.label
         symbols = {c for codes in state.codes.values() for c in codes}
-        if state.phase == "live":
-            first = label not in self._slot_ever_live
-            self._slot_ever_live.add(label)
-            was_down = label in self._slot_down_ns
-            self._slot_live[label] = dict(state.codes)
-            for ws_type, codes in state.codes.items():
-                for symbol in codes:
-                    self._pending.get(ws_type, {}).pop(symbol, None)
-            self.router.websocket.up = True
-            self.router.websocket.success()
-            if first:
+        first = label not in self._slot_ever_live
+        self._slot_ever_live.add(label)
+        was_down = label in self._slot_down_ns
+        self._slot_live[label] = dict(state.codes)
+        for ws_type, codes in state.codes.items():
+            for symbol in codes:
+                self._pending.get(ws_type, {}).pop(symbol, None)
+        self.router.websocket.up = True
+        self.router.websocket.success()
+        if first:
+            self._emit(
+                EventKind.CONNECTED,
+                "websocket",
+                state.kind,
+                symbols,
+                now_ns,
+                cause="subscribed",
+                detail=label,
+            )
+        elif was_down:
+            down_ns = self._slot_down_ns.pop(label)
+            self._emit(
+                EventKind.RECONNECTED,
+                "websocket",
+                state.kind,
+                symbols,
+                now_ns,
+                start_ns=down_ns,
+                end_ns=now_ns,
+                cause="resubscribed",
+                detail=label,
+            )
+        if "trade" in state.codes:
+            for symbol in state.codes["trade"]:
+                if symbol in self._outages or self.ledger.known(symbol):
+                    self._catch_up.add(symbol)
+                    self._trade_due[symbol] = 0.0
+        self._recompute_live(now_ns, state.cause)
+
+    def handle_connection_failure(self, state: SlotState) -> None:
+        """A WebSocket slot went down (or was stopped): record the outage, move its symbols
+        to REST polling, open a trade gap for each of its trade symbols, and let the
+        connection task reconnect with backoff."""
+        now_ns = self._clock_ns()
+        label = state.label
+        symbols = {c for codes in state.codes.values() for c in codes}
+        had = self._slot_live.pop(label, None)
+        if state.phase == "down" and label not in self._slot_down_ns:
+            if had is not None or label in self._slot_ever_live:
+                self._slot_down_ns[label] = now_ns
                 self._emit(
-                    EventKind.CONNECTED,
+                    EventKind.DISCONNECTED,
                     "websocket",
                     state.kind,
                     symbols,
                     now_ns,
-                    cause="subscribed",
+                    start_ns=now_ns,
+                    cause=state.cause,
                     detail=label,
                 )
-            elif was_down:
-                down_ns = self._slot_down_ns.pop(label)
-                self._emit(
-                    EventKind.RECONNECTED,
-                    "websocket",
-                    state.kind,
-                    symbols,
-                    now_ns,
-                    start_ns=down_ns,
-                    end_ns=now_ns,
-                    cause="resubscribed",
-                    detail=label,
-                )
-            if "trade" in state.codes:
-                for symbol in state.codes["trade"]:
-                    if symbol in self._outages or self.ledger.known(symbol):
-                        self._catch_up.add(symbol)
-                        self._trade_due[symbol] = 0.0
-        elif state.phase in ("down", "stopped"):
-            had = self._slot_live.pop(label, None)
-            if state.phase == "down" and label not in self._slot_down_ns:
-                if had is not None or label in self._slot_ever_live:
-                    self._slot_down_ns[label] = now_ns
-                    self._emit(
-                        EventKind.DISCONNECTED,
-                        "websocket",
-                        state.kind,
-                        symbols,
-                        now_ns,
-                        start_ns=now_ns,
-                        cause=state.cause,
-                        detail=label,
-                    )
-                self.router.websocket.failure(state.cause)
-            if state.phase == "stopped":
-                self._slot_down_ns.pop(label, None)
-            self.router.websocket.up = bool(self._slot_live)
-        else:
-            return
+            self.router.websocket.failure(state.cause)
+        if state.phase == "stopped":
+            self._slot_down_ns.pop(label, None)
+        self.router.websocket.up = bool(self._slot_live)
         self._recompute_live(now_ns, state.cause)
 
     def _recompute_live(self, now_ns: int, cause: str) -> None:

@@ -5,13 +5,15 @@ Runs ``tape exchange`` in its own process on the ten busiest simulator markets w
 clock, streams them through ``MarketDataBackbone`` and records ``time.time_ns() -
 record.received_ns`` in the consumer for every WebSocket record. Two loads: trades only at a
 high clock speed (the most messages a second the simulator's market mode produces, about
-2,500 on this machine), and trades + tickers + orderbooks at a lower speed.
+2,500 on this machine), trades + tickers + orderbooks near the exchange's own limit, and the
+same at a fifth of that, where neither the exchange nor this process is saturated.
 
 Baseline in the same run: a bare websockets client on the same subscription that stamps each
 frame on arrival and hands it through an ``asyncio.Queue`` to a consumer task (the least any
 hand-over from a reader task to a consumer can cost).
 
     python benchmarks/bench_latency.py [--seconds 30] [--trade-speed 800] [--mixed-speed 100]
+        [--low-speed 20]
 """
 
 from __future__ import annotations
@@ -115,12 +117,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--trade-speed", type=float, default=800.0)
     parser.add_argument("--mixed-speed", type=float, default=100.0)
+    parser.add_argument("--low-speed", type=float, default=20.0)
     args = parser.parse_args()
     print(f"latency: {len(MARKETS)} markets, {args.seconds:.0f} s per run, "
           f"load {os.getloadavg()[0]:.1f}")  # fmt: skip
     loads = (
         (("trade",), args.trade_speed),
         (("trade", "ticker", "orderbook"), args.mixed_speed),
+        (("trade", "ticker", "orderbook"), args.low_speed),
     )
     for kinds, speed in loads:
         markets = ",".join(MARKETS)

@@ -208,11 +208,16 @@ class RestClient:
             return RestResponse(req, body, start_ns, received_ns)
         if status in (429, 418):
             self.stats.rate_limited += 1
-            retry_after = _retry_after(
-                headers.get("Retry-After"), 1.0 if status == 429 else _BLOCK_DEFAULT_S
-            )
-            self._quota.pause(group, retry_after, now)
             message = protocol.error_from_body(status, body).message
+            if status == 429:
+                retry_after = _retry_after(headers.get("Retry-After"), 1.0)
+                self._quota.pause(group, retry_after, now)
+            else:
+                # A block covers the whole IP, every group: stop everything for its duration.
+                stated = protocol.block_seconds(message)
+                default = _BLOCK_DEFAULT_S if stated is None else stated
+                retry_after = _retry_after(headers.get("Retry-After"), default)
+                self._quota.pause("*", retry_after, now)
             raise RateLimited(status, group, retry_after, message)
         raise protocol.error_from_body(status, body, path=req.target)
 

@@ -365,8 +365,14 @@ class WebSocketManager:
             conn.last_alive = time.monotonic()
 
         while True:
+            due = time.monotonic() + step
             await asyncio.sleep(step)
             now = time.monotonic()
+            if now - due > timeout / 2:
+                # The event loop itself was held up (or the process paused): frames may sit
+                # unread, so this silence proves nothing. Judge again from now.
+                conn.last_alive = now
+                continue
             if conn.in_delivery:
                 # Our consumer holds the reader: the socket cannot be judged while we do not
                 # read it. Restart the clock once reading resumes.

@@ -268,3 +268,22 @@ async def test_history_paging_and_backfill_match_the_truth() -> None:
         assert isinstance(await bb.get_ticker("KRW-BTC", realtime=True), TickerData)
         assert (await bb.get_candles("KRW-BTC", "1d", 3))[0].change_rate is not None
         assert all(c.close_price > Decimal(0) for c in candles)
+
+
+async def test_a_client_configured_too_fast_backs_off_on_429_and_reports_418() -> None:
+    from backbone import BackboneConfig, RateLimited, RestClient
+
+    async with running_exchange(rest_429s_before_block=6, rest_block_s=2.0) as ex:
+        eager = BackboneConfig(rest_requests_per_s=30, rest_retries=6)
+        async with RestClient(ex.rest_url, config=eager) as rest:
+            answers = await asyncio.gather(
+                *(rest.ticker(["KRW-BTC"]) for _ in range(20)), return_exceptions=True
+            )
+            limited = [a for a in answers if isinstance(a, RateLimited)]
+            assert rest.stats.rate_limited >= 1 and ex.stats["rest_429"] >= 1
+            assert all(isinstance(a, list) for a in answers if not isinstance(a, RateLimited))
+            if ex.stats["rest_418"]:
+                blocked = [e for e in limited if e.status == 418]
+                assert blocked and all(0 < e.retry_after_s <= 2.0 for e in blocked)
+            else:
+                assert not limited  # every 429 was waited out and retried

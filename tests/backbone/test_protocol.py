@@ -650,3 +650,15 @@ def test_fast_constructors_build_what_the_dataclass_would() -> None:
         assert replace(fast, received_ns=2) != fast
     with pytest.raises(TypeError):
         fast_constructor(int)
+
+
+@pytest.mark.parametrize(
+    ("message", "seconds"),
+    [
+        ("Too many API requests. Blocked for 5.0 seconds.", 5.0),
+        ("blocked: retry in 30s", 30.0),
+        ("I'm a teapot", None),
+    ],
+)
+def test_block_seconds_from_a_418_message(message: str, seconds: float | None) -> None:
+    assert protocol.block_seconds(message) == seconds

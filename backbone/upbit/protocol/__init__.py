@@ -28,6 +28,7 @@ from backbone.upbit.protocol.status import (
     ActiveSubscription,
     Status,
     SubscriptionList,
+    block_seconds,
     decode_control,
     error_from_body,
 )
@@ -54,6 +55,7 @@ __all__ = [
     "Subscription",
     "SubscriptionList",
     "WsResult",
+    "block_seconds",
     "build_list_subscriptions_frame",
     "build_subscribe_frame",
     "candles_request",

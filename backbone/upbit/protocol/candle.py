@@ -230,7 +230,7 @@ def _candle(
     )
 
 
-def candle_from_ws(msg: WsCandle, *, received_ns: int, raw: object = None) -> CandleData:
+def candle_from_ws(msg: WsCandle, received_ns: int, raw: object = None) -> CandleData:
     """Convert a decoded WebSocket candle (either format, any unit) into a record.
 
     Raises:

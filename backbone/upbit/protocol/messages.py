@@ -66,7 +66,7 @@ _CONVERTERS: Final[dict[type[Any], _Converter]] = {
 
 
 def _convert(msg: Any, received_ns: int, raw: object) -> MarketRecord:
-    return _CONVERTERS[type(msg)](msg, received_ns=received_ns, raw=raw)
+    return _CONVERTERS[type(msg)](msg, received_ns, raw)
 
 
 def decode_ws(raw: bytes | str, *, received_ns: int) -> WsResult:
@@ -106,7 +106,7 @@ def decode_ws(raw: bytes | str, *, received_ns: int) -> WsResult:
         raise ProtocolError(f"malformed websocket message: {exc}", raw) from exc
     if is_list:
         return [_convert(msg, received_ns, raw) for msg in decoded]
-    return _convert(decoded, received_ns, raw)
+    return _CONVERTERS[type(decoded)](decoded, received_ns, raw)  # the hot path, inlined
 
 
 def _path_only(path: str) -> str:

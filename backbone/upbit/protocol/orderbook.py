@@ -179,7 +179,7 @@ def _book(
     )
 
 
-def orderbook_from_ws(msg: WsOrderbook, *, received_ns: int, raw: object = None) -> OrderbookData:
+def orderbook_from_ws(msg: WsOrderbook, received_ns: int, raw: object = None) -> OrderbookData:
     """Convert a decoded WebSocket orderbook (either format) into a record.
 
     Raises:

@@ -26,6 +26,7 @@ In SIMPLE format: ``{"mthd": "LIST_SUBSCRIPTIONS", "rslt": [{"ty": "ticker", "cd
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Final
@@ -40,6 +41,7 @@ __all__ = [
     "ErrorBody",
     "Status",
     "SubscriptionList",
+    "block_seconds",
     "decode_control",
     "error_from_body",
 ]
@@ -128,6 +130,19 @@ def error_from_body(status: int | None, body: bytes | str, *, path: str = "") ->
         text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
         return UpbitAPIError(status, str(status or "error"), text.strip()[:200], path=path)
     return UpbitAPIError(status, str(envelope.error.name), envelope.error.message, path=path)
+
+
+_BLOCK: Final = re.compile(r"(\d+(?:\.\d+)?)\s*(?:s\b|sec|second)", re.IGNORECASE)
+
+
+def block_seconds(message: str) -> float | None:
+    """The block duration a 418 message states (e.g. "Blocked for 5.0 seconds."), if any.
+
+    Upbit documents that the 418 answer carries the block time but not its format; ``None``
+    when no duration is found.
+    """
+    found = _BLOCK.search(message)
+    return float(found.group(1)) if found else None
 
 
 def decode_control(raw: bytes | str) -> Status | SubscriptionList:

@@ -218,7 +218,7 @@ def _ticker(
     )
 
 
-def ticker_from_ws(msg: WsTicker, *, received_ns: int, raw: object = None) -> TickerData:
+def ticker_from_ws(msg: WsTicker, received_ns: int, raw: object = None) -> TickerData:
     """Convert a decoded WebSocket ticker (either format) into a record.
 
     Raises:

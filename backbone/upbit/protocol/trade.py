@@ -140,7 +140,7 @@ _ZERO: Final = Decimal(0)
 _make = fast_constructor(TradeData)
 
 
-def trade_from_ws(msg: WsTrade, *, received_ns: int, raw: object = None) -> TradeData:
+def trade_from_ws(msg: WsTrade, received_ns: int, raw: object = None) -> TradeData:
     """Convert a decoded WebSocket trade (either format) into a record.
 
     ``change_price`` comes unsigned over the WebSocket; the record's is signed by ``change``.
