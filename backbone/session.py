@@ -568,8 +568,8 @@ class SessionManager:
             await self._publish_ws_state(result)  # type: ignore[arg-type]
 
     async def _publish_ws_trade(self, trade: TradeData) -> None:
-        if not self.ledger.admit(trade):
-            return
+        if not self.hub.targets("trade", trade.symbol) or not self.ledger.admit(trade):
+            return  # unsubscribed meanwhile, or already delivered
         self.router.websocket.message("trade", time.monotonic())
         self.counters.count("trade", "websocket")
         await self.hub.publish("trade", trade)
@@ -718,7 +718,12 @@ class SessionManager:
                 return TradePage(trades, True, None)
             if len(page) < MAX_TRADES:
                 # This UTC day is exhausted: the next older trades are on the previous day.
-                day_start_ms = _day_start_ms(page[-1] if page else None, trades, days_ago, self)
+                if not trades and days_ago is None:
+                    # No trade at all today yet: today starts at 00:00 UTC of the clock.
+                    now_ms = self._clock_ns() // 1_000_000
+                    day_start_ms: int | None = now_ms - now_ms % 86_400_000
+                else:
+                    day_start_ms = _day_start_ms(page[-1] if page else None, trades)
                 if day_start_ms is not None and day_start_ms <= stop_ms:
                     return TradePage(trades, True, None)
                 if (days_ago or 0) >= MAX_TRADES_DAYS_AGO:
@@ -898,11 +903,8 @@ def _dt(ms: int | None) -> datetime | None:
     return None if ms is None else ms_to_datetime(ms)
 
 
-def _day_start_ms(
-    last: TradeData | None, trades: list[TradeData], days_ago: int | None, session: SessionManager
-) -> int | None:
+def _day_start_ms(last: TradeData | None, trades: list[TradeData]) -> int | None:
     # The start (00:00 UTC) of the day a short page exhausted, from its trades' dates.
-    del days_ago, session
     ref = last if last is not None else (trades[-1] if trades else None)
     if ref is None:
         return None

@@ -79,9 +79,14 @@ def fast_config(**overrides: Any) -> BackboneConfig:
 
 @contextlib.asynccontextmanager
 async def running_exchange(
-    *, speed: float = SPEED, activity: float = 1.0, markets: list[str] | None = None, **config: Any
+    *,
+    speed: float = SPEED,
+    activity: float = 1.0,
+    markets: list[str] | None = None,
+    start_ms: int | None = None,
+    **config: Any,
 ) -> AsyncIterator[simulator.Exchange]:
-    clock = simulator.ScaledClock(speed)
+    clock = simulator.ScaledClock(speed, start_ms=start_ms)
     exchange_config = simulator.ExchangeConfig(activity_scale=activity, **config)
     async with simulator.Exchange(
         seed=7, markets=markets or MARKETS, clock=clock, config=exchange_config

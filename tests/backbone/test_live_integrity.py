@@ -287,3 +287,17 @@ async def test_a_client_configured_too_fast_backs_off_on_429_and_reports_418() -
                 assert blocked and all(0 < e.retry_after_s <= 2.0 for e in blocked)
             else:
                 assert not limited  # every 429 was waited out and retried
+
+
+async def test_backfill_crosses_utc_midnight_with_days_ago() -> None:
+    two_am = int(datetime(2026, 11, 20, 2, 0, tzinfo=UTC).timestamp() * 1000)
+    async with (
+        running_exchange(speed=1.0, markets=["KRW-ETH", "KRW-BTC"], start_ms=two_am) as ex,
+        backbone_on(ex) as bb,
+    ):
+        since = datetime(2026, 11, 19, 23, 0, tzinfo=UTC)
+        backfill = await bb.fetch_trades_since("KRW-ETH", since)
+        assert backfill[0].trade_timestamp.day == 19 and backfill[-1].trade_timestamp.day == 20
+        end_ms = datetime_to_ms(backfill[-1].trade_timestamp) + 1
+        truth = ex.truth_trades("KRW-ETH", datetime_to_ms(since), end_ms)
+        assert [t.sequential_id for t in backfill] == [t.sequential_id for t in truth]
