@@ -35,7 +35,7 @@ __all__ = ["SlotState", "WebSocketManager"]
 
 log = logging.getLogger(__name__)
 
-_YIELD_EVERY_S = 0.0002
+_YIELD_EVERY_S = 0.0001
 
 SlotPhase = Literal["connecting", "connected", "live", "down", "stopped"]
 
