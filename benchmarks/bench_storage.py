@@ -2,9 +2,10 @@
 
 Starts ``tape exchange --speed X`` (exchange time runs X times faster, so an hour of market
 passes in minutes) in its own process, records ``--markets`` on every channel with the
-recorder's defaults plus REST reference snapshots every 2 s, then measures every dataset as
-written (one part per partition per 5-minute rotation) and after ``tape compact`` (one part
-per partition), with each Parquet compression.
+recorder's defaults but a 30 s rotation, plus REST reference snapshots every 2 s, then
+measures every dataset as written (one part per partition per rotation), after
+``tape compact`` (one zstd part per partition), and with each compacted part rewritten in
+the other Parquet compressions.
 
     python benchmarks/bench_storage.py --seconds 120 --speed 30
 """
@@ -26,7 +27,8 @@ import pyarrow.parquet as pq
 from backbone import MarketDataBackbone
 from recorder.capture import Recorder
 from recorder.compact import compact
-from recorder.config import RecorderConfig
+from recorder.config import RecorderConfig, StorageConfig
+from recorder.parts import read_part, write_parquet
 from recorder.schema import DATASETS
 
 MARKETS = "KRW-BTC,KRW-ETH,KRW-XRP,KRW-SOL,KRW-DOGE"
@@ -45,7 +47,10 @@ def measure(root: Path) -> dict[str, tuple[int, int, int]]:
 
 async def record(urls: dict[str, str], root: Path, seconds: float) -> None:
     config = RecorderConfig(
-        symbols=tuple(MARKETS.split(",")), rest_snapshot_interval_s=2.0, rest_requests_per_s=2.0
+        symbols=tuple(MARKETS.split(",")),
+        rest_snapshot_interval_s=2.0,
+        rest_requests_per_s=2.0,
+        storage=StorageConfig(rotation_interval_s=30.0),
     )
     async with (
         MarketDataBackbone(urls["rest_url"], urls["ws_url"]) as backbone,
@@ -73,22 +78,28 @@ def main() -> None:
         proc.terminate()
         proc.wait(timeout=30)
     written = measure(base / "rec")
-    compacted: dict[str, dict[str, tuple[int, int, int]]] = {}
-    for codec in ("zstd", "snappy", "none"):
-        copy = base / codec
-        subprocess.run(["cp", "-r", str(base / "rec"), str(copy)], check=True)
-        compact(copy, compression=codec)
-        compacted[codec] = measure(copy)
+    compact(base / "rec", compression="zstd")
+    compacted = {"zstd": measure(base / "rec")}
+    for codec in ("snappy", "gzip", "none"):
+        sizes: dict[str, tuple[int, int, int]] = {}
+        for dataset, (files, rows, _) in compacted["zstd"].items():
+            total = 0
+            for n, part in enumerate((base / "rec" / dataset).rglob("*.parquet")):
+                copy = base / f"{codec}-{dataset}-{n}.parquet"
+                write_parquet(copy, read_part(part), codec)
+                total += copy.stat().st_size
+            sizes[dataset] = (files, rows, total)
+        compacted[codec] = sizes
     print(f"{MARKETS}, {args.seconds:g} s at speed {args.speed:g}:")
     print(
         f"  {'dataset':<15} {'rows':>8} {'parts':>6} {'B/rec as written':>17} "
-        f"{'compacted zstd':>15} {'snappy':>8} {'none':>8}"
+        f"{'compacted zstd':>15} {'snappy':>8} {'gzip':>8} {'none':>8}"
     )
     for dataset, (files, rows, size) in written.items():
         per = {codec: compacted[codec][dataset][2] / rows for codec in compacted}
         print(
             f"  {dataset:<15} {rows:>8,} {files:>6} {size / rows:>17.1f} "
-            f"{per['zstd']:>15.1f} {per['snappy']:>8.1f} {per['none']:>8.1f}"
+            f"{per['zstd']:>15.1f} {per['snappy']:>8.1f} {per['gzip']:>8.1f} {per['none']:>8.1f}"
         )
     subprocess.run(["rm", "-rf", str(base)], check=False)
 
