@@ -71,7 +71,7 @@ UPGRADES: Final[dict[int, Callable[[str, pa.RecordBatch], pa.RecordBatch]]] = {
 
 _BATCH_ROWS: Final = {"trade": 8192, "ticker": 2048, "candle": 2048, "orderbook": 256}
 _SCAN_ROWS: Final = {"trade": 32768, "candle": 32768, "ticker": 16384, "orderbook": 2048}
-_READ_BUFFER: Final = 1 << 20
+_READ_BUFFER: Final = 1 << 16
 _KEY_COLUMNS: Final = ("session_id", "seq", "received_ns")
 _DATE_DIR: Final = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
 _SYMBOL_DIR: Final = re.compile(r"^symbol=(.+)$")

@@ -33,7 +33,16 @@ class Segment:
     ``seq``.
     """
 
-    __slots__ = ("_runs", "chunks", "clock", "run_chunk", "run_start", "run_stop", "seq")
+    __slots__ = (
+        "_rows",
+        "_runs",
+        "chunks",
+        "clock",
+        "run_chunk",
+        "run_start",
+        "run_stop",
+        "seq",
+    )
 
     def __init__(
         self,
@@ -51,6 +60,7 @@ class Segment:
         self.clock = clock
         self.seq = seq
         self._runs: list[Run] | None = None
+        self._rows: tuple[I64, I64] | None = None
 
     @classmethod
     def single(cls, chunk: Chunk, start: int, stop: int, clock: I64, seq: I64) -> Segment:
@@ -82,7 +92,9 @@ class Segment:
 
     def rows(self) -> tuple[I64, I64]:
         """Return each row's chunk index and row number, in order."""
-        return _expand(self.run_chunk, self.run_start, self.run_stop)
+        if self._rows is None:
+            self._rows = _expand(self.run_chunk, self.run_start, self.run_stop)
+        return self._rows
 
     def slice(self, start: int, stop: int) -> Segment:
         """Return the segment of rows ``start`` to ``stop``."""
@@ -252,18 +264,21 @@ def _merge_pieces(
     chunks = [item.chunk for item, _, _ in pieces]
     lengths = np.array([stop - start for _, start, stop in pieces], dtype=np.int64)
     seq = np.concatenate([item.chunk.seq[a:b] for item, a, b in pieces])
-    received = np.concatenate(
-        [
-            item.chunk.seq[a:b] if item.chunk.received is None else item.chunk.received[a:b]
-            for item, a, b in pieces
-        ]
+    ordered_only = any(item.chunk.received is None for item, _, _ in pieces)
+    received = (
+        seq
+        if ordered_only
+        else np.concatenate(
+            [item.chunk.received[a:b] for item, a, b in pieces]  # type: ignore[index]
+        )
     )
     source = np.repeat(np.arange(len(pieces), dtype=np.int64), lengths)
     starts = np.array([start for _, start, _ in pieces], dtype=np.int64)
     offsets = np.concatenate(([0], np.cumsum(lengths)[:-1]))
     row = np.arange(len(seq), dtype=np.int64) - offsets[source] + starts[source]
     order = np.argsort(seq, kind="stable")
-    seq, received, source, row = seq[order], received[order], source[order], row[order]
+    seq, source, row = seq[order], source[order], row[order]
+    received = seq if ordered_only else received[order]
     keep = np.ones(len(seq), dtype=bool)
     keep[1:] = seq[1:] != seq[:-1]
     keep &= seq > last_seq
@@ -272,6 +287,8 @@ def _merge_pieces(
     if len(seq) == 0:
         empty = np.zeros(0, dtype=np.int64)
         return Segment(chunks, empty, empty, empty, seq, seq), last_seq, carry
+    if ordered_only:  # no clock asked for: seq stands in
+        return _segment(chunks, source, row, seq, seq), int(seq[-1]), carry
     clock = np.maximum.accumulate(received)
     if carry > clock[0]:
         np.maximum(clock, carry, out=clock)
@@ -285,7 +302,9 @@ def _segment(chunks: list[Chunk], source: I64, row: I64, clock: I64, seq: I64) -
     begins = np.concatenate(([0], breaks))
     ends = np.concatenate((breaks, [len(source)]))
     run_start = row[begins]
-    return Segment(chunks, source[begins], run_start, run_start + (ends - begins), clock, seq)
+    segment = Segment(chunks, source[begins], run_start, run_start + (ends - begins), clock, seq)
+    segment._rows = (source, row)
+    return segment
 
 
 @dataclass(slots=True)
