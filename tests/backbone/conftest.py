@@ -60,6 +60,9 @@ def fixtures_dir() -> Path:
 
 MARKETS = ["KRW-BTC", "KRW-ETH", "KRW-XRP", "BTC-ETH"]
 SPEED = 10.0
+# The simulator's activity follows the UTC hour (Korean daytime is busiest): a fixed start
+# makes every run see the same market whatever time the tests run.
+START_MS = 1_795_230_000_000  # 2026-11-21T03:00:00Z
 
 
 def fast_config(**overrides: Any) -> BackboneConfig:
@@ -86,7 +89,7 @@ async def running_exchange(
     start_ms: int | None = None,
     **config: Any,
 ) -> AsyncIterator[simulator.Exchange]:
-    clock = simulator.ScaledClock(speed, start_ms=start_ms)
+    clock = simulator.ScaledClock(speed, start_ms=START_MS if start_ms is None else start_ms)
     exchange_config = simulator.ExchangeConfig(activity_scale=activity, **config)
     async with simulator.Exchange(
         seed=7, markets=markets or MARKETS, clock=clock, config=exchange_config
