@@ -97,7 +97,7 @@ def _stored(root: Path) -> dict[tuple[str, str], set[int]]:
 async def test_sigkill_loses_nothing_accepted_a_second_before(tmp_path: Path) -> None:
     rng = random.Random(SEED)
     root = tmp_path / "rec"
-    async with Exchange(seed=11, markets=MARKETS.split(","), clock=ScaledClock(8)) as ex:
+    async with Exchange(seed=11, markets=MARKETS.split(","), clock=ScaledClock(30)) as ex:
         runs = [await _run_once(ex, root, rng.uniform(0.05, 2.5)) for _ in range(KILLS)]
     async with RecordingSession(root):
         pass  # the next start recovers the last run's journal
@@ -111,6 +111,6 @@ async def test_sigkill_loses_nothing_accepted_a_second_before(tmp_path: Path) ->
                     f"{run.killed_at - arrived:.2f} s before the kill and is missing"
                 )
                 due_by_dataset[dataset] = due_by_dataset.get(dataset, 0) + 1
-    assert due_by_dataset.get("ticker", 0) > 100
-    assert due_by_dataset.get("orderbook", 0) > 100
+    assert due_by_dataset.get("ticker", 0) > 50
+    assert due_by_dataset.get("orderbook", 0) > 50
     assert due_by_dataset.get("trade", 0) > 100
