@@ -22,27 +22,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import pyarrow.parquet as pq
+from bench_capture_memory import sizes
 
 from backbone import MarketDataBackbone
 from recorder.capture import Recorder
 from recorder.compact import compact
 from recorder.config import RecorderConfig, StorageConfig
 from recorder.parts import read_part, write_parquet
-from recorder.schema import DATASETS
 
 MARKETS = "KRW-BTC,KRW-ETH,KRW-XRP,KRW-SOL,KRW-DOGE"
-
-
-def measure(root: Path) -> dict[str, tuple[int, int, int]]:
-    """(files, rows, bytes) per dataset."""
-    out = {}
-    for dataset in DATASETS:
-        parts = list((root / dataset).rglob("*.parquet"))
-        if parts:
-            rows = sum(pq.read_metadata(p).num_rows for p in parts)
-            out[dataset] = (len(parts), rows, sum(p.stat().st_size for p in parts))
-    return out
 
 
 async def record(urls: dict[str, str], root: Path, seconds: float) -> None:
@@ -77,19 +65,19 @@ def main() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-    written = measure(base / "rec")
+    written = sizes(base / "rec")
     compact(base / "rec", compression="zstd")
-    compacted = {"zstd": measure(base / "rec")}
+    compacted = {"zstd": sizes(base / "rec")}
     for codec in ("snappy", "gzip", "none"):
-        sizes: dict[str, tuple[int, int, int]] = {}
+        rewritten: dict[str, tuple[int, int, int]] = {}
         for dataset, (files, rows, _) in compacted["zstd"].items():
             total = 0
             for n, part in enumerate((base / "rec" / dataset).rglob("*.parquet")):
                 copy = base / f"{codec}-{dataset}-{n}.parquet"
                 write_parquet(copy, read_part(part), codec)
                 total += copy.stat().st_size
-            sizes[dataset] = (files, rows, total)
-        compacted[codec] = sizes
+            rewritten[dataset] = (files, rows, total)
+        compacted[codec] = rewritten
     print(f"{MARKETS}, {args.seconds:g} s at speed {args.speed:g}:")
     print(
         f"  {'dataset':<15} {'rows':>8} {'parts':>6} {'B/rec as written':>17} "

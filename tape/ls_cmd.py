@@ -12,7 +12,8 @@ from recorder.layout import MANIFEST_FILE
 from recorder.manifest import read_sessions
 
 
-def _size(size_bytes: int) -> str:
+def human_size(size_bytes: int) -> str:
+    """Return ``size_bytes`` as a short human figure, e.g. ``1.2 MB``."""
     value = float(size_bytes)
     for unit in ("B", "KB", "MB", "GB"):
         if value < 1024 or unit == "GB":
@@ -56,7 +57,7 @@ def ls(directory: Path, long_: bool) -> None:
         for info in infos:
             click.echo(
                 f"{info.dataset:<15} {info.day:<10} {info.symbol or '-':<14} {info.files:>6} "
-                f"{info.rows:>12} {_size(info.size_bytes)}"
+                f"{info.rows:>12} {human_size(info.size_bytes)}"
             )
     else:
         click.echo(f"{'dataset':<15} {'dates':<24} {'files':>6} {'rows':>12} {'size':>9}  symbols")
@@ -68,7 +69,7 @@ def ls(directory: Path, long_: bool) -> None:
             )
             click.echo(
                 f"{summary.dataset:<15} {days:<24} {summary.files:>6} {summary.rows:>12} "
-                f"{_size(summary.size_bytes):>9}  {_symbols(summary.symbols)}"
+                f"{human_size(summary.size_bytes):>9}  {_symbols(summary.symbols)}"
             )
     if not infos:
         click.echo("(no data yet)")

@@ -12,17 +12,9 @@ from rich.live import Live
 from rich.text import Text
 
 from recorder.capture import RecorderStatistics
+from tape.ls_cmd import human_size
 
 _STREAMS = ("ticker", "trade", "orderbook", "candle")
-
-
-def _size(size_bytes: int) -> str:
-    value = float(size_bytes)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError
 
 
 class _Rates:
@@ -51,7 +43,7 @@ def render(stats: RecorderStatistics, rates: dict[str, float]) -> str:
     return (
         " | ".join(parts)
         + f" | reconnects {stats.reconnects} | gaps open {stats.open_gaps}"
-        + f" lost {stats.unrepaired_gaps} | written {_size(stats.bytes_written)}"
+        + f" lost {stats.unrepaired_gaps} | written {human_size(stats.bytes_written)}"
         + f" | pending {stats.sink.pending_records}"
     )
 
