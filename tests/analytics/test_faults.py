@@ -9,6 +9,14 @@ channel, the interval and the count. A second, clean recording reports no proble
 
 The backbone's own trade reconciliation is switched off here, so that the trades ``drop_ws``
 removed stay missing and the checks must find them from the REST references themselves.
+
+Nothing but the faults may delay a message, or the checks rightly report it late. The exchange
+computes a market's last 24 hours of trades the first time it builds a ticker (seconds on a
+loaded machine, with its event loop blocked, and the messages due meanwhile sent late, with
+their own times), and one more hour block each time the 24-hour window crosses an hour. So
+every recording starts at a fixed time early in an hour (no hour is crossed while it runs; the
+market's activity is the same on every run) and the exchange answers a REST ticker for every
+market, promptly, before the recorder connects.
 """
 
 from __future__ import annotations
@@ -16,10 +24,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import jsonschema
 import pytest
 
@@ -34,6 +43,7 @@ from simulator import Exchange, ExchangeConfig, ScaledClock
 
 MARKETS = ("KRW-BTC", "KRW-ETH", "KRW-XRP")
 SPEED = 5.0  # exchange seconds per real second
+START_MS = 1_795_230_300_000  # 2026-11-21T03:05:00Z: Korean midday, 55 minutes to the next hour
 MS_PER_REAL_S = int(1000 * SPEED)
 # thresholds far above what a loaded machine does in real time, far below the faults
 CONFIG = MeasureConfig(late_floor_ms=0.8 * MS_PER_REAL_S, silence_floor_ms=0.8 * MS_PER_REAL_S)
@@ -59,19 +69,42 @@ class Ready:
             self.event.set()
 
 
+async def _warm_up(ex: Exchange) -> None:
+    """Return once the exchange answers a REST ticker of every market within a tenth of a
+    second: the history its tickers need is built and cached."""
+    url = f"{ex.rest_url}/ticker?markets={','.join(MARKETS)}"
+    async with aiohttp.ClientSession() as session:
+        for _ in range(20):
+            began = time.monotonic()
+            async with session.get(url) as answer:
+                answer.raise_for_status()
+                await answer.read()
+            if time.monotonic() - began < 0.1:
+                return
+    raise AssertionError("the exchange never answered a ticker promptly")
+
+
 async def _record(root: Path, faults: bool) -> tuple[list[dict[str, Any]], dict[str, int]]:
     """Record the simulator into ``root``; return the fault log and each market's publication
     lag (a trade is sent ``lag`` ms after its ``trade_timestamp``; tickers and books carry the
     time they were sent)."""
-    clock = ScaledClock(SPEED)
+    clock = ScaledClock(SPEED, start_ms=START_MS)
 
     def clock_ns() -> int:
         return clock.now_ms() * 1_000_000
 
-    ready = Ready()
     exchange = Exchange(
         seed=11, markets=list(MARKETS), clock=clock, config=ExchangeConfig(activity_scale=8)
     )
+    async with exchange as ex:
+        await _warm_up(ex)
+        return await _capture(ex, root, faults, clock_ns)
+
+
+async def _capture(
+    ex: Exchange, root: Path, faults: bool, clock_ns: Callable[[], int]
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    ready = Ready()
     backbone_config = BackboneConfig(reconcile_interval_s=3600.0)
     config = RecorderConfig(
         symbols=MARKETS,
@@ -81,7 +114,6 @@ async def _record(root: Path, faults: bool) -> tuple[list[dict[str, Any]], dict[
         storage=StorageConfig(flush_interval_ms=50),
     )
     async with (
-        exchange as ex,
         MarketDataBackbone(
             ex.rest_url, ex.ws_url, config=backbone_config, clock_ns=clock_ns
         ) as backbone,
