@@ -21,7 +21,7 @@ from analytics.recording import Recording
 
 __all__ = ["CHECKS_SCHEMA_VERSION", "DEFAULT_LIMIT", "check_schema", "run_checks"]
 
-CHECKS_SCHEMA_VERSION: Final = 1
+CHECKS_SCHEMA_VERSION: Final = 2
 """The version of the checks' JSON shape; bumped on any change to a documented path."""
 
 DEFAULT_LIMIT: Final = 100

@@ -8,9 +8,22 @@ FROM ticker
 WHERE source = 'websocket'
 QUALIFY row_number() OVER (PARTITION BY session_id, symbol, "timestamp" ORDER BY seq DESC) = 1;
 
+-- name: ws_reach
+-- How far each WebSocket ticker and orderbook stream got, per session and symbol: the exchange
+-- time of its last state. A REST snapshot newer than that came after the stream stopped (the
+-- recording ended, say, with the WebSocket's copy of that state still on its way): the
+-- WebSocket never had the chance to show it, so it is counted apart and not compared.
+SELECT 'ticker' AS channel, session_id, symbol, max("timestamp") AS last_time
+FROM ticker WHERE source = 'websocket' GROUP BY ALL
+UNION ALL
+SELECT 'orderbook', session_id, symbol, max("timestamp")
+FROM orderbook WHERE source = 'websocket' GROUP BY ALL;
+
 -- name: ticker_pairs
 -- Each REST ticker (struct `rest`) beside the WebSocket ticker in force at the same exchange
 -- time (struct `ws`: the last one at or before it, same session and symbol; NULL when none).
+-- matched: there is one, and the stream went on to at least the REST ticker's time;
+-- after_stream: the REST ticker is newer than the stream's last state (see ws_reach).
 SELECT
     r.session_id,
     r.symbol,
@@ -18,12 +31,15 @@ SELECT
     r.received_ns AS rest_received_ns,
     r."timestamp" AS rest_time,
     w."timestamp" AS ws_time,
-    w.seq IS NOT NULL AS matched,
+    coalesce(r."timestamp" > e.last_time, false) AS after_stream,
+    w.seq IS NOT NULL AND NOT after_stream AS matched,
     r AS rest,
     w AS ws
 FROM rest_ticker AS r
 ASOF LEFT JOIN ticker_ws_states AS w
-    ON r.session_id = w.session_id AND r.symbol = w.symbol AND r."timestamp" >= w."timestamp";
+    ON r.session_id = w.session_id AND r.symbol = w.symbol AND r."timestamp" >= w."timestamp"
+LEFT JOIN ws_reach AS e
+    ON e.channel = 'ticker' AND e.session_id = r.session_id AND e.symbol = r.symbol;
 
 -- name: ticker_comparisons
 -- One row per REST ticker that had a WebSocket ticker in force, and compared field.
@@ -56,10 +72,11 @@ LATERAL (VALUES
 WHERE p.matched;
 
 -- name: ticker_checks
--- One row per REST ticker: whether a WebSocket ticker was in force, and the fields on which
--- they disagree (empty: full agreement).
+-- One row per REST ticker: whether it was compared (matched), and the fields on which it
+-- disagrees with the WebSocket (empty: full agreement).
 SELECT
-    p.session_id, p.symbol, p.rest_seq, p.rest_received_ns, p.rest_time, p.ws_time, p.matched,
+    p.session_id, p.symbol, p.rest_seq, p.rest_received_ns, p.rest_time, p.ws_time,
+    p.after_stream, p.matched,
     coalesce(list(c.field ORDER BY c.field) FILTER (WHERE NOT c.agrees), []) AS mismatched_fields
 FROM ticker_pairs AS p
 LEFT JOIN ticker_comparisons AS c USING (session_id, rest_seq)
@@ -85,7 +102,7 @@ QUALIFY row_number() OVER (PARTITION BY session_id, symbol, "timestamp" ORDER BY
 -- name: orderbook_checks
 -- Each REST orderbook against the WebSocket orderbook in force at its exchange time, level by
 -- level over the depth both carry: `level_agrees[i]` is true when bid and ask price and size
--- of level i are equal.
+-- of level i are equal. matched and after_stream as in ticker_pairs.
 SELECT
     r.session_id,
     r.symbol,
@@ -93,7 +110,8 @@ SELECT
     r.received_ns AS rest_received_ns,
     r."timestamp" AS rest_time,
     w."timestamp" AS ws_time,
-    w.seq IS NOT NULL AS matched,
+    coalesce(r."timestamp" > e.last_time, false) AS after_stream,
+    w.seq IS NOT NULL AND NOT after_stream AS matched,
     least(len(r.bid_prices), len(r.ask_prices), len(w.bid_prices), len(w.ask_prices)) AS depth,
     list_transform(
         range(1, coalesce(depth, 0) + 1),
@@ -104,7 +122,9 @@ SELECT
     matched AND levels_agreed = depth AS agrees
 FROM rest_orderbook AS r
 ASOF LEFT JOIN orderbook_ws_states AS w
-    ON r.session_id = w.session_id AND r.symbol = w.symbol AND r."timestamp" >= w."timestamp";
+    ON r.session_id = w.session_id AND r.symbol = w.symbol AND r."timestamp" >= w."timestamp"
+LEFT JOIN ws_reach AS e
+    ON e.channel = 'orderbook' AND e.session_id = r.session_id AND e.symbol = r.symbol;
 
 -- name: orderbook_agreement_by_level
 -- Per level (1 = best): how many compared REST orderbooks agreed with the WebSocket there.
@@ -334,25 +354,29 @@ LEFT JOIN candles_rebuilt AS b USING (symbol, timeframe, open_time);
 
 -- name: ticker_summary
 -- One row: REST tickers, those compared (a WebSocket ticker was in force), those agreeing on
--- every field, those with no WebSocket ticker in force, and the stale ones.
+-- every field, those with no WebSocket ticker in force, those newer than the stream's last
+-- ticker, and the stale ones.
 SELECT
     count(*) AS rest_snapshots,
     count(*) FILTER (WHERE matched) AS compared,
     count(*) FILTER (WHERE matched AND len(mismatched_fields) = 0) AS agreed,
-    count(*) FILTER (WHERE NOT matched) AS unmatched,
+    count(*) FILTER (WHERE NOT matched AND NOT after_stream) AS unmatched,
+    count(*) FILTER (WHERE after_stream) AS after_stream,
     (SELECT count(*) FROM staleness WHERE channel = 'ticker' AND stale) AS stale,
     (SELECT max(behind_ms) FROM staleness WHERE channel = 'ticker' AND stale) AS max_stale_ms
 FROM ticker_checks;
 
 -- name: orderbook_summary
 -- One row: REST orderbooks, those compared, those agreeing on every level, those with no
--- WebSocket orderbook in force, levels compared and agreeing, and the stale ones.
+-- WebSocket orderbook in force, those newer than the stream's last orderbook, levels compared
+-- and agreeing, and the stale ones.
 SELECT
     count(*) AS rest_snapshots,
     count(*) FILTER (WHERE matched) AS compared,
     count(*) FILTER (WHERE agrees) AS agreed,
-    count(*) FILTER (WHERE NOT matched) AS unmatched,
-    coalesce(sum(depth), 0) AS levels_compared,
+    count(*) FILTER (WHERE NOT matched AND NOT after_stream) AS unmatched,
+    count(*) FILTER (WHERE after_stream) AS after_stream,
+    coalesce(sum(depth) FILTER (WHERE matched), 0) AS levels_compared,
     coalesce(sum(levels_agreed) FILTER (WHERE matched), 0) AS levels_agreed,
     (SELECT count(*) FROM staleness WHERE channel = 'orderbook' AND stale) AS stale,
     (SELECT max(behind_ms) FROM staleness WHERE channel = 'orderbook' AND stale)

@@ -97,13 +97,15 @@ def _consistency(part: Mapping[str, Any]) -> list[str]:
     lines = [
         f"tickers     {ticker['compared']} REST tickers compared, {ticker['agreed']} agree "
         f"({_pct(ticker['agreement_rate'])}); {ticker['stale']} stale; "
-        f"{ticker['unmatched']} before any WebSocket ticker",
+        f"{ticker['unmatched']} before any WebSocket ticker, {ticker['after_stream']} after "
+        "its last",
     ]
     if ticker["mismatches"]:
         lines.append(f"            fields that differ: {_nonzero(ticker['mismatches_by_field'])}")
     lines.append(
         f"orderbooks  {book['compared']} REST orderbooks compared, {book['agreed']} agree on "
-        f"every level (levels: {_pct(book['level_agreement_rate'])}); {book['stale']} stale"
+        f"every level (levels: {_pct(book['level_agreement_rate'])}); {book['stale']} stale; "
+        f"{book['unmatched']} before any WebSocket orderbook, {book['after_stream']} after its last"
     )
     lines.append(
         f"trades      {trade['compared']} REST trades compared over {trade['compared_answers']} "

@@ -91,6 +91,10 @@ def build(root: Path) -> Path:
             if i == 50:
                 book["ask_volumes"] = (dec(3), dec(5))
             synth.add("rest_orderbook", received_ns=answer, **book)
+    # the last REST answers show the state of trade 101, which the stream never delivered (the
+    # recording ended first): not compared, counted apart
+    synth.add("rest_ticker", received_ns=ts_ns(101) + 8 * MS, **ticker_fields(101))
+    synth.add("rest_orderbook", received_ns=ts_ns(101) + 8 * MS, **book_fields(101))
     # one REST 1s-candle answer at the end: seconds 0..10, from every trade (the truth)
     for second in range(11):
         ids = [i for i in range(1, 101) if (i * STEP_NS) // 1_000_000_000 == second]
@@ -120,10 +124,11 @@ def recording(tmp_path_factory: pytest.TempPathFactory) -> Recording:
 def test_tickers_against_the_websocket_state_in_force(recording: Recording) -> None:
     summary = recording.one("ticker_summary")
     assert summary == {
-        "rest_snapshots": 11,
+        "rest_snapshots": 12,
         "compared": 10,
         "agreed": 8,
         "unmatched": 1,
+        "after_stream": 1,
         "stale": 1,
         "max_stale_ms": 500,
     }
@@ -144,10 +149,11 @@ def test_tickers_against_the_websocket_state_in_force(recording: Recording) -> N
 
 def test_orderbooks_level_by_level(recording: Recording) -> None:
     assert recording.one("orderbook_summary") == {
-        "rest_snapshots": 3,
+        "rest_snapshots": 4,
         "compared": 3,
         "agreed": 2,
         "unmatched": 0,
+        "after_stream": 1,
         "levels_compared": 6,
         "levels_agreed": 5,
         "stale": 0,
