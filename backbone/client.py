@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
+from collections.abc import AsyncGenerator, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
@@ -142,21 +141,27 @@ class MarketDataBackbone:
     async def _stream(
         self, key: str, symbols: str | Iterable[str], capacity: int, policy: Overflow
     ) -> AsyncGenerator[MarketRecord, None]:
+        # One generator between the buffer and the caller; a burst already buffered is
+        # yielded without waiting (one wake-up per burst, not per record).
         self._require_open()
+        if key.startswith("candle."):
+            check_timeframe(key[7:])
         checked = await self._session.catalog.check(symbols)
         sub: Subscriber[MarketRecord] = Subscriber(key, checked, capacity, policy)
         self._session.add_subscriber(sub)
+        buffer, take = sub.buffer, sub.take
         try:
             while True:
+                while buffer:
+                    yield take()
                 try:
-                    record = await sub.get()
+                    await sub.wait()
                 except ClosedError:
                     return
-                yield record
         finally:
             self._session.remove_subscriber(sub)
 
-    async def stream_ticker(self, symbols: str | Iterable[str]) -> AsyncIterator[TickerData]:
+    def stream_ticker(self, symbols: str | Iterable[str]) -> AsyncGenerator[TickerData, None]:
         """Yield tickers of ``symbols`` as they change, from the WebSocket, or from REST
         polling (``source="rest"``) while the socket cannot serve them.
 
@@ -165,14 +170,13 @@ class MarketDataBackbone:
         Close the generator (``break``, ``aclose()``) to unsubscribe.
 
         Raises:
-            UnknownSymbolError: a symbol Upbit does not list (a ``ValueError``).
+            UnknownSymbolError: a symbol Upbit does not list (a ``ValueError``), when
+                iteration starts.
         """
         stream = self._stream("ticker", symbols, self.config.ticker_buffer, Overflow.KEEP_NEWEST)
-        async with contextlib.aclosing(stream) as records:
-            async for record in records:
-                yield record  # type: ignore[misc]
+        return stream  # type: ignore[return-value]
 
-    async def stream_trade(self, symbols: str | Iterable[str]) -> AsyncIterator[TradeData]:
+    def stream_trade(self, symbols: str | Iterable[str]) -> AsyncGenerator[TradeData, None]:
         """Yield every trade of ``symbols`` from now on, each once.
 
         While the socket is down, trades come from REST (``source="rest"``); when it returns,
@@ -185,47 +189,43 @@ class MarketDataBackbone:
         slower than the market holds back the trade socket.
 
         Raises:
-            UnknownSymbolError: a symbol Upbit does not list (a ``ValueError``).
+            UnknownSymbolError: a symbol Upbit does not list (a ``ValueError``), when
+                iteration starts.
         """
         stream = self._stream("trade", symbols, self.config.trade_buffer, Overflow.BLOCK)
-        async with contextlib.aclosing(stream) as records:
-            async for record in records:
-                yield record  # type: ignore[misc]
+        return stream  # type: ignore[return-value]
 
-    async def stream_orderbook(self, symbols: str | Iterable[str]) -> AsyncIterator[OrderbookData]:
+    def stream_orderbook(self, symbols: str | Iterable[str]) -> AsyncGenerator[OrderbookData, None]:
         """Yield full orderbook snapshots of ``symbols`` as they change (REST polling while
         the socket cannot serve them). Keep-newest buffer of ``config.orderbook_buffer``.
 
         Raises:
-            UnknownSymbolError: a symbol Upbit does not list (a ``ValueError``).
+            UnknownSymbolError: a symbol Upbit does not list (a ``ValueError``), when
+                iteration starts.
         """
         stream = self._stream(
             "orderbook", symbols, self.config.orderbook_buffer, Overflow.KEEP_NEWEST
         )
-        async with contextlib.aclosing(stream) as records:
-            async for record in records:
-                yield record  # type: ignore[misc]
+        return stream  # type: ignore[return-value]
 
-    async def stream_candle(
+    def stream_candle(
         self, symbols: str | Iterable[str], timeframe: str = "1m"
-    ) -> AsyncIterator[CandleData]:
+    ) -> AsyncGenerator[CandleData, None]:
         """Yield candles of ``symbols`` as they change; the same ``open_time`` repeats while
         the candle grows (the last one wins). Timeframes up to ``240m`` stream over the
         WebSocket; ``1d`` and longer are always polled from REST. Block-and-count buffer.
 
         Raises:
-            UnknownSymbolError: a symbol Upbit does not list (a ``ValueError``).
-            InvalidArgumentError: an unknown timeframe.
+            UnknownSymbolError: a symbol Upbit does not list (a ``ValueError``), when
+                iteration starts.
+            InvalidArgumentError: an unknown timeframe, when iteration starts.
         """
-        check_timeframe(timeframe)
         stream = self._stream(
             f"candle.{timeframe}", symbols, self.config.candle_buffer, Overflow.BLOCK
         )
-        async with contextlib.aclosing(stream) as records:
-            async for record in records:
-                yield record  # type: ignore[misc]
+        return stream  # type: ignore[return-value]
 
-    async def stream_events(self) -> AsyncIterator[ConnectionEvent]:
+    async def stream_events(self) -> AsyncGenerator[ConnectionEvent, None]:
         """Yield every :class:`ConnectionEvent` from now on: connections, source switches,
         gaps detected / repaired / unrepaired, records dropped.
 
@@ -237,13 +237,15 @@ class MarketDataBackbone:
             "events", (), self.config.event_buffer, Overflow.BLOCK
         )
         self._session.hub.add_events(sub)
+        buffer, take = sub.buffer, sub.take
         try:
             while True:
+                while buffer:
+                    yield take()
                 try:
-                    event = await sub.get()
+                    await sub.wait()
                 except ClosedError:
                     return
-                yield event
         finally:
             self._session.hub.remove_events(sub)
 

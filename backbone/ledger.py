@@ -24,7 +24,7 @@ from backbone.upbit.protocol._wire import datetime_to_ms
 
 __all__ = ["SymbolLedger", "TradeLedger"]
 
-_PRUNE_EVERY = 256
+_PRUNE_MASK = 255  # prune every 256 admissions (and every quarter window)
 
 
 @dataclass(slots=True)
@@ -43,10 +43,11 @@ class SymbolLedger:
 class TradeLedger:
     """De-duplicates trades and tracks each symbol's verified horizon."""
 
-    __slots__ = ("_symbols", "window_ms")
+    __slots__ = ("_prune_ms", "_symbols", "window_ms")
 
     def __init__(self, window_ms: int = 120_000) -> None:
         self.window_ms = window_ms
+        self._prune_ms = window_ms // 4
         self._symbols: dict[str, SymbolLedger] = {}
 
     def get(self, symbol: str) -> SymbolLedger:
@@ -67,22 +68,30 @@ class TradeLedger:
 
     def admit(self, trade: TradeData) -> bool:
         """Record ``trade`` as delivered; False if it was already (a duplicate)."""
-        ledger = self.get(trade.symbol)
+        return self.admit_id(
+            trade.symbol, trade.sequential_id, datetime_to_ms(trade.trade_timestamp)
+        )
+
+    def admit_id(self, symbol: str, sequential_id: int, ts_ms: int) -> bool:
+        """Record the trade ``(symbol, sequential_id)`` executed at ``ts_ms`` (exchange time,
+        epoch milliseconds) as delivered; False if it was already (a duplicate)."""
+        ledger = self._symbols.get(symbol)
+        if ledger is None:
+            ledger = self._symbols[symbol] = SymbolLedger()
         seen = ledger.seen
-        sid = trade.sequential_id
-        if sid in seen:
+        if sequential_id in seen:
             ledger.duplicates += 1
             return False
-        ts_ms = datetime_to_ms(trade.trade_timestamp)
-        seen.add(sid)
-        ledger.order.append((ts_ms, sid))
+        seen.add(sequential_id)
+        ledger.order.append((ts_ms, sequential_id))
         ledger.admitted += 1
-        if ledger.newest_ms is None or ts_ms > ledger.newest_ms:
+        newest = ledger.newest_ms
+        if newest is None or ts_ms > newest:
             ledger.newest_ms = ts_ms
-        if ledger.verified_ms is None:
-            # The first trade of a stream anchors it: nothing before it is owed.
-            ledger.verified_ms = ts_ms
-        if ledger.admitted % _PRUNE_EVERY == 0 or ts_ms - ledger.pruned_ms > self.window_ms // 4:
+            if newest is None and ledger.verified_ms is None:
+                # The first trade of a stream anchors it: nothing before it is owed.
+                ledger.verified_ms = ts_ms
+        if ledger.admitted & _PRUNE_MASK == 0 or ts_ms - ledger.pruned_ms > self._prune_ms:
             # Often enough that a quiet market's ids do not pile up either.
             ledger.pruned_ms = ts_ms
             self._prune(ledger)

@@ -63,7 +63,9 @@ from backbone.router import ChannelMetrics, ChannelRouter
 from backbone.streams import StreamHub, Subscriber
 from backbone.upbit.protocol import MAX_TRADES, MAX_TRADES_DAYS_AGO, WS_TIMEFRAMES
 from backbone.upbit.protocol._wire import datetime_to_ms, ms_to_datetime
-from backbone.upbit.protocol.messages import decode_ws
+from backbone.upbit.protocol.messages import convert_ws, decode_ws_message
+from backbone.upbit.protocol.status import Status, SubscriptionList
+from backbone.upbit.protocol.trade import WsTrade, WsTradeSimple, trade_from_ws
 from backbone.upbit.rest import RestClient
 from backbone.upbit.ws import SlotState, WebSocketManager
 
@@ -116,7 +118,8 @@ class _Outage:
 
 @dataclass(slots=True)
 class _Counters:
-    published: dict[str, dict[str, int]] = field(default_factory=dict)
+    websocket: dict[str, int] = field(default_factory=dict)
+    rest: dict[str, int] = field(default_factory=dict)
     malformed_frames: int = 0
     ws_error_frames: int = 0
     trades_repaired: int = 0
@@ -124,11 +127,35 @@ class _Counters:
     events_dropped: int = 0
     task_failures: int = 0
 
-    def count(self, key: str, source: str, n: int = 1) -> None:
-        by_source = self.published.get(key)
-        if by_source is None:
-            by_source = self.published[key] = {"websocket": 0, "rest": 0}
-        by_source[source] += n
+    def count_rest(self, key: str, n: int = 1) -> None:
+        self.rest[key] = self.rest.get(key, 0) + n
+
+    @property
+    def published(self) -> dict[str, dict[str, int]]:
+        """Records published per stream key and source."""
+        return {
+            key: {"websocket": self.websocket.get(key, 0), "rest": self.rest.get(key, 0)}
+            for key in {**self.websocket, **self.rest}
+        }
+
+
+def _offer(
+    targets: tuple[Subscriber[MarketRecord], ...], record: MarketRecord
+) -> Awaitable[None] | None:
+    # Hand ``record`` to each buffer that takes it now; the rest are awaited in order.
+    blocked: list[Subscriber[MarketRecord]] | None = None
+    for sub in targets:
+        if not sub.put_nowait(record):
+            if blocked is None:
+                blocked = [sub]
+            else:
+                blocked.append(sub)
+    return None if blocked is None else _put_all(blocked, record)
+
+
+async def _put_all(subs: list[Subscriber[MarketRecord]], record: MarketRecord) -> None:
+    for sub in subs:
+        await sub.put(record)
 
 
 class MarketCatalog:
@@ -229,6 +256,8 @@ class SessionManager:
         self.router = ChannelRouter(config=config, rest=ChannelMetrics(up=True))
         self.catalog = MarketCatalog(self.rest, config.market_refresh_s)
         self.counters = _Counters()
+        self._ws_published = self.counters.websocket
+        self._ws_message_at = self.router.websocket.last_message_monotonic
         self._strategy = config.stream_strategy
         self._group: asyncio.TaskGroup | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -430,7 +459,7 @@ class SessionManager:
                 )
 
     def _ever_served(self, key: str) -> bool:
-        return key in self.counters.published
+        return key in self.counters.websocket or key in self.counters.rest
 
     # -- WebSocket side -------------------------------------------------------------------
 
@@ -536,65 +565,98 @@ class SessionManager:
         self._update_sources()
         self._changed.set()
 
-    async def _on_frame(self, label: str, payload: bytes | str, received_ns: int) -> None:
+    def _on_frame(
+        self, label: str, payload: bytes | str, received_ns: int
+    ) -> Awaitable[None] | None:
+        # The hot path of every frame, synchronous: decode, de-duplicate, hand the record to
+        # each consumer's buffer. Returns an awaitable only when a block buffer is full (the
+        # reader awaits it before reading on), else None.
         if self._raw_sink is not None:
             data = payload.encode() if isinstance(payload, str) else payload
             self._raw_sink(
                 RawFrame(source="websocket", endpoint=label, payload=data, received_ns=received_ns)
             )
         try:
-            result = decode_ws(payload, received_ns=received_ns)
+            msg = decode_ws_message(payload)
+            cls = type(msg)
+            if cls is WsTrade or cls is WsTradeSimple:
+                trade = trade_from_ws(msg, received_ns, payload)
+                return self._ws_trade(trade, msg.trade_timestamp)
+            if cls is list:
+                records = [convert_ws(m, received_ns, payload) for m in msg]
+                return self._ws_records(records)
+            if cls is Status or cls is SubscriptionList:
+                return None
+            return self._ws_state(convert_ws(msg, received_ns, payload))
         except ProtocolError as exc:
             self.counters.malformed_frames += 1
             if self.counters.malformed_frames <= 10 or self.counters.malformed_frames % 1000 == 0:
                 raw = exc.raw if isinstance(exc.raw, str | bytes) else ""
                 count = self.counters.malformed_frames
                 log.warning("malformed frame on %s (%d so far): %s; raw=%r", label, count, exc, raw)
-            return
         except UpbitAPIError as exc:
             self.counters.ws_error_frames += 1
             log.warning("error frame on %s: %s", label, exc)
-            return
-        cls = type(result)
-        if cls is TradeData:
-            await self._publish_ws_trade(result)  # type: ignore[arg-type]
-        elif cls is list:
-            for record in result:  # type: ignore[union-attr]
-                if type(record) is TradeData:
-                    await self._publish_ws_trade(record)
-                else:
-                    await self._publish_ws_state(record)
-        elif cls is TickerData or cls is OrderbookData or cls is CandleData:
-            await self._publish_ws_state(result)  # type: ignore[arg-type]
+        return None
 
-    async def _publish_ws_trade(self, trade: TradeData) -> None:
-        if not self.hub.targets("trade", trade.symbol) or not self.ledger.admit(trade):
-            return  # unsubscribed meanwhile, or already delivered
-        self.router.websocket.message("trade", time.monotonic())
-        self.counters.count("trade", "websocket")
-        await self.hub.publish("trade", trade)
+    def _ws_records(self, records: list[MarketRecord]) -> Awaitable[None] | None:
+        # A LIST-format frame: its records in order; once one must wait, the rest wait too.
+        for i, record in enumerate(records):
+            if type(record) is TradeData:
+                pending = self._ws_trade(record, datetime_to_ms(record.trade_timestamp))
+            else:
+                pending = self._ws_state(record)
+            if pending is not None:
+                return self._ws_records_after(pending, records[i + 1 :])
+        return None
 
-    async def _publish_ws_state(self, record: MarketRecord) -> None:
-        if type(record) is CandleData:
-            key = "candle." + record.timeframe
+    async def _ws_records_after(self, pending: Awaitable[None], rest: list[MarketRecord]) -> None:
+        await pending
+        for record in rest:
+            more = self._ws_records([record])
+            if more is not None:
+                await more
+
+    def _ws_trade(self, trade: TradeData, ts_ms: int) -> Awaitable[None] | None:
+        routes = self.hub.routes.get("trade")
+        targets = None if routes is None else routes.get(trade.symbol)
+        if not targets or not self.ledger.admit_id(trade.symbol, trade.sequential_id, ts_ms):
+            return None  # unsubscribed meanwhile, or already delivered
+        self._ws_message_at["trade"] = time.monotonic()
+        self._ws_published["trade"] = self._ws_published.get("trade", 0) + 1
+        return _offer(targets, trade)
+
+    def _ws_state(self, record: MarketRecord) -> Awaitable[None] | None:
+        cls = type(record)
+        if cls is TickerData:
+            key = "ticker"
+        elif cls is OrderbookData:
+            key = "orderbook"
         else:
-            key = "ticker" if type(record) is TickerData else "orderbook"
-        self.router.websocket.message(key, time.monotonic())
-        self._remember(key, record)
-        self.counters.count(key, "websocket")
-        await self.hub.publish(key, record)
+            key = "candle." + record.timeframe  # type: ignore[union-attr]
+        self._ws_message_at[key] = time.monotonic()
+        self._ws_published[key] = self._ws_published.get(key, 0) + 1
+        last = self._last_state.get(key)
+        if last is None:
+            last = self._last_state[key] = {}
+        last[record.symbol] = record
+        routes = self.hub.routes.get(key)
+        targets = None if routes is None else routes.get(record.symbol)
+        if not targets:
+            return None
+        return _offer(targets, record)
 
     def _remember(self, key: str, record: MarketRecord) -> bool:
-        # Keep the newest state per symbol so a REST poll publishes only what changed.
-        state = _state_key(record)
+        # Keep the newest record per symbol so a REST poll publishes only what changed.
         by_symbol = self._last_state.setdefault(key, {})
-        if by_symbol.get(record.symbol) == state:
+        previous = by_symbol.get(record.symbol)
+        if previous is not None and _state_key(previous) == _state_key(record):
             return False
-        by_symbol[record.symbol] = state
+        by_symbol[record.symbol] = record
         return True
 
-    def latest(self, key: str, symbol: str) -> Any:
-        """The state key last published for ``symbol`` on ``key`` (internal use)."""
+    def latest(self, key: str, symbol: str) -> MarketRecord | None:
+        """The record last published for ``symbol`` on ``key`` (internal use)."""
         return self._last_state.get(key, {}).get(symbol)
 
     # -- REST side ------------------------------------------------------------------------
@@ -642,7 +704,7 @@ class SessionManager:
         self.router.rest.latency(self.rest.stats.last_latency_s)
         for record in records:
             if record.symbol in self._rest_targets(key) and self._remember(key, record):
-                self.counters.count(key, "rest")
+                self.counters.count_rest(key)
                 await self.hub.publish(key, record)
 
     async def _trade_loop(self) -> None:
@@ -810,7 +872,7 @@ class SessionManager:
         for trade in trades:
             if self.ledger.admit(trade):
                 delivered += 1
-                self.counters.count("trade", "rest")
+                self.counters.count_rest("trade")
                 await self.hub.publish("trade", trade)
         self.ledger.confirm(symbol, verified_ms)
         async with self._verified:

@@ -50,15 +50,17 @@ class SubscriberStats:
 
 
 class Subscriber(Generic[T]):
-    """One consumer's bounded buffer. The producer calls :meth:`put`, the consumer
-    :meth:`get`; :meth:`close` wakes a waiting consumer with :class:`ClosedError`."""
+    """One consumer's bounded buffer. The producer calls :meth:`put_nowait` (or :meth:`put`
+    when that refused), the consumer :meth:`get`, or :meth:`wait` once and then :meth:`take`
+    while ``buffer`` (read it, never change it) holds records: one wake-up per burst.
+    :meth:`close` wakes a waiting consumer with :class:`ClosedError`."""
 
     __slots__ = (
-        "_buffer",
         "_closed",
         "_getter",
         "_putters",
         "blocked",
+        "buffer",
         "capacity",
         "delivered",
         "dropped",
@@ -73,7 +75,7 @@ class Subscriber(Generic[T]):
         self.symbols = frozenset(symbols)
         self.capacity = capacity
         self.policy = policy
-        self._buffer: deque[T] = deque()
+        self.buffer: deque[T] = deque()
         self._getter: asyncio.Future[None] | None = None
         self._putters: deque[asyncio.Future[None]] = deque()
         self._closed = False
@@ -91,7 +93,7 @@ class Subscriber(Generic[T]):
         """Hand ``item`` over, waiting while a ``BLOCK`` buffer is full."""
         if self._closed:
             return
-        buffer = self._buffer
+        buffer = self.buffer
         if len(buffer) >= self.capacity:
             if self.policy is Overflow.KEEP_NEWEST:
                 buffer.popleft()
@@ -113,25 +115,29 @@ class Subscriber(Generic[T]):
 
     def put_nowait(self, item: T) -> bool:
         """Hand ``item`` over if it fits (or the policy drops the oldest); False if a
-        ``BLOCK`` buffer is full."""
+        ``BLOCK`` buffer is full. Wakes a waiting consumer (once per burst: it takes
+        everything buffered when it runs)."""
         if self._closed:
             return True
-        if len(self._buffer) >= self.capacity:
+        buffer = self.buffer
+        if len(buffer) >= self.capacity:
             if self.policy is Overflow.BLOCK:
                 return False
-            self._buffer.popleft()
+            buffer.popleft()
             self.dropped += 1
-        self._buffer.append(item)
-        self._wake_getter()
+        buffer.append(item)
+        getter = self._getter
+        if getter is not None and not getter.done():
+            getter.set_result(None)
         return True
 
-    async def get(self) -> T:
-        """Take the next item, waiting for one.
+    async def wait(self) -> None:
+        """Wait until the buffer holds a record (returns at once if it does).
 
         Raises:
             ClosedError: the subscriber was closed and its buffer is empty.
         """
-        buffer = self._buffer
+        buffer = self.buffer
         while not buffer:
             if self._closed:
                 raise ClosedError(f"stream {self.key} is closed")
@@ -140,13 +146,27 @@ class Subscriber(Generic[T]):
                 await self._getter
             finally:
                 self._getter = None
-        item = buffer.popleft()
+
+    def take(self) -> T:
+        """Take the next record from a buffer that holds one (see :meth:`wait`); a waiting
+        producer may then put its record."""
+        item = self.buffer.popleft()
         self.delivered += 1
         if self._putters:
             waiter = self._putters.popleft()
             if not waiter.done():
                 waiter.set_result(None)
         return item
+
+    async def get(self) -> T:
+        """Take the next item, waiting for one.
+
+        Raises:
+            ClosedError: the subscriber was closed and its buffer is empty.
+        """
+        if not self.buffer:
+            await self.wait()
+        return self.take()
 
     def close(self) -> None:
         """Stop accepting items; wake every waiter. Safe to call twice."""
@@ -171,7 +191,7 @@ class Subscriber(Generic[T]):
             self.delivered,
             self.dropped,
             self.blocked,
-            len(self._buffer),
+            len(self.buffer),
             len(self._putters),
         )
 
@@ -184,7 +204,8 @@ class StreamHub:
 
     def __init__(self) -> None:
         self._subs: dict[str, list[Subscriber[MarketRecord]]] = {}
-        self._index: dict[str, dict[str, tuple[Subscriber[MarketRecord], ...]]] = {}
+        # key -> symbol -> subscribers; read it on the hot path, change it only via add/remove.
+        self.routes: dict[str, dict[str, tuple[Subscriber[MarketRecord], ...]]] = {}
         self._event_subs: list[Subscriber[ConnectionEvent]] = []
         self.finished: list[SubscriberStats] = []
 
@@ -210,17 +231,17 @@ class StreamHub:
             for symbol in sub.symbols:
                 index.setdefault(symbol, []).append(sub)
         if index:
-            self._index[key] = {symbol: tuple(subs) for symbol, subs in index.items()}
+            self.routes[key] = {symbol: tuple(subs) for symbol, subs in index.items()}
         else:
-            self._index.pop(key, None)
+            self.routes.pop(key, None)
 
     def wanted(self, key: str) -> set[str]:
         """Every symbol some subscriber of ``key`` wants."""
-        return set(self._index.get(key, ()))
+        return set(self.routes.get(key, ()))
 
     def stream_keys(self) -> list[str]:
         """Every key with at least one subscriber."""
-        return list(self._index)
+        return list(self.routes)
 
     def subscribers(self) -> list[Subscriber[MarketRecord]]:
         """Every live market-data subscriber."""
@@ -228,7 +249,7 @@ class StreamHub:
 
     def targets(self, key: str, symbol: str) -> tuple[Subscriber[MarketRecord], ...]:
         """The subscribers a record of ``key`` and ``symbol`` goes to."""
-        by_symbol = self._index.get(key)
+        by_symbol = self.routes.get(key)
         if by_symbol is None:
             return ()
         return by_symbol.get(symbol, ())

@@ -35,13 +35,15 @@ __all__ = ["SlotState", "WebSocketManager"]
 
 log = logging.getLogger(__name__)
 
-_YIELD_EVERY_S = 0.0001
+_BURST_S = 0.0005  # longest run of buffered frames before consumers get a turn
 
 SlotPhase = Literal["connecting", "connected", "live", "down", "stopped"]
 
-FrameHandler = Callable[[str, bytes | str, int], Awaitable[None]]
-"""``await on_frame(slot_label, payload, received_ns)`` for every frame, in arrival order.
-It may block (a full trade buffer): the slot then stops reading, and its stall clock waits."""
+FrameHandler = Callable[[str, bytes, int], Awaitable[None] | None]
+"""``on_frame(slot_label, payload, received_ns)`` for every frame, in arrival order, with the
+frame's bytes as sent. Handle it synchronously and return None; return an awaitable only when
+the frame cannot be handed on yet (a full trade buffer): the slot awaits it before reading
+on, and its stall clock waits meanwhile."""
 
 StateHandler = Callable[["SlotState"], None]
 """Called on every phase change of a slot."""
@@ -330,30 +332,43 @@ class WebSocketManager:
         return cause
 
     async def _reader(self, conn: _Conn) -> None:
+        # Frames are handed on one by one as recv() returns them (no waiting for more), and
+        # consumers run whenever recv() finds nothing buffered. In a long burst of buffered
+        # frames recv() never suspends, so every _BURST_S the reader lets the loop run once:
+        # consumers then take everything handed to them so far in one wake-up, and a record
+        # waits about that long at most behind the burst (added latency).
         recv = conn.ws.recv
         clock_ns = self._clock_ns
         monotonic = time.monotonic
         on_frame = self._on_frame
         label = conn.slot.label
-        yield_s = _YIELD_EVERY_S
-        last_yield = monotonic()
+        loop = asyncio.get_running_loop()
+        burst_s = _BURST_S
+        cycled = [True]  # set by a callback once the loop has run since the burst began
+        burst_start = 0.0
         while True:
-            data = await recv()
+            data = await recv(decode=False)
             received_ns = clock_ns()
             now = conn.last_alive = monotonic()
-            if now - last_yield > yield_s:
-                # A burst of buffered frames never suspends recv(): let consumers run, so a
-                # record waits at most about this long for them (added latency).
+            if cycled[0]:
+                # The loop ran since the burst began (recv() suspended, or we yielded):
+                # consumers have had their turn. A new burst begins.
+                cycled[0] = False
+                loop.call_soon(cycled.__setitem__, 0, True)
+                burst_start = now
+            elif now - burst_start > burst_s:
                 await asyncio.sleep(0)
-                last_yield = now
+                burst_start = monotonic()
             conn.frames += 1
             if conn.live_version != conn.sent_version:
                 conn.live_version = conn.sent_version
                 conn.slot.acknowledged = True
                 self._set_phase(conn.slot, "live", codes=conn.sent_codes)
-            conn.in_delivery = True
-            await on_frame(label, data, received_ns)
-            conn.in_delivery = False
+            pending = on_frame(label, data, received_ns)
+            if pending is not None:
+                conn.in_delivery = True
+                await pending
+                conn.in_delivery = False
 
     async def _keepalive(self, conn: _Conn) -> None:
         interval = self.config.ping_interval_s

@@ -410,7 +410,7 @@ BAD_WS = [
     (fixture_bytes("ws_trade.json").replace(b'"RISE"', b'"UPWARD"'), "change"),
     (fixture_bytes("ws_trade.json").replace(b'"SNAPSHOT"', b'"LIVE"'), "stream_type"),
     (fixture_bytes("ws_trade.json").replace(b"0.00509799", b'"lots"'), "decimal"),
-    (fixture_bytes("ws_ticker.json").replace(b'"2022-03-28"', b'"28/03/2022"'), "bad date"),
+    (fixture_bytes("ws_ticker.json").replace(b'"2022-03-28"', b'"28/03/2022"'), "date"),
     (fixture_bytes("ws_ticker.json").replace(b'"ACTIVE"', b'"ZOMBIE"'), "market_state"),
     (fixture_bytes("ws_candle.json").replace(b'"2026-08-26T08:08:00"', b'"noon"'), "bad time"),
     (

@@ -20,7 +20,7 @@ from backbone.upbit.protocol import candle, orderbook, ticker, trade
 from backbone.upbit.protocol.market import parse_rest_markets
 from backbone.upbit.protocol.status import Status, SubscriptionList, decode_control
 
-__all__ = ["WsResult", "decode_rest", "decode_ws"]
+__all__ = ["WsResult", "convert_ws", "decode_rest", "decode_ws", "decode_ws_message"]
 
 WsResult: TypeAlias = MarketRecord | list[MarketRecord] | Status | SubscriptionList
 """What a WebSocket message decodes into."""
@@ -65,16 +65,20 @@ _CONVERTERS: Final[dict[type[Any], _Converter]] = {
 }
 
 
-def _convert(msg: Any, received_ns: int, raw: object) -> MarketRecord:
+def convert_ws(msg: Any, received_ns: int, raw: object = None) -> MarketRecord:
+    """Convert one struct from :func:`decode_ws_message` into its record.
+
+    Raises:
+        ProtocolError: an enum value or date Upbit never documented.
+    """
     return _CONVERTERS[type(msg)](msg, received_ns, raw)
 
 
-def decode_ws(raw: bytes | str, *, received_ns: int) -> WsResult:
-    """Decode one WebSocket message of any of Upbit's four formats.
-
-    Returns:
-        A record (DEFAULT, SIMPLE), a list of records (JSON_LIST, SIMPLE_LIST), or a control
-        message: :class:`Status` (``{"status":"UP"}``) or :class:`SubscriptionList`.
+def decode_ws_message(raw: bytes | str) -> Any:
+    """Decode one WebSocket message of any of Upbit's four formats into its wire struct(s),
+    without building records: the struct (``trade.WsTrade``, ``ticker.WsTicker``, ...), a
+    list of them (LIST formats), or a control message (:class:`Status`,
+    :class:`SubscriptionList`). Pass each struct to :func:`convert_ws` for its record.
 
     Raises:
         UpbitAPIError: the message is an error envelope (``status`` is ``None``).
@@ -83,7 +87,6 @@ def decode_ws(raw: bytes | str, *, received_ns: int) -> WsResult:
     """
     data = raw.encode() if isinstance(raw, str) else raw
     # Upbit puts the type key first; look further only when it does not.
-    is_list = False
     if data.startswith(b'{"type"'):
         decoder = _DEFAULT
     elif data.startswith(b'{"ty"'):
@@ -99,14 +102,32 @@ def decode_ws(raw: bytes | str, *, received_ns: int) -> WsResult:
         else:
             return decode_control(data)
     try:
-        decoded = decoder.decode(data)
+        return decoder.decode(data)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         if b'"method"' in data or b'"mthd"' in data:
             return decode_control(data)
         raise ProtocolError(f"malformed websocket message: {exc}", raw) from exc
-    if is_list:
-        return [_convert(msg, received_ns, raw) for msg in decoded]
-    return _CONVERTERS[type(decoded)](decoded, received_ns, raw)  # the hot path, inlined
+
+
+def decode_ws(raw: bytes | str, *, received_ns: int) -> WsResult:
+    """Decode one WebSocket message of any of Upbit's four formats.
+
+    Returns:
+        A record (DEFAULT, SIMPLE), a list of records (JSON_LIST, SIMPLE_LIST), or a control
+        message: :class:`Status` (``{"status":"UP"}``) or :class:`SubscriptionList`.
+
+    Raises:
+        UpbitAPIError: the message is an error envelope (``status`` is ``None``).
+        ProtocolError: malformed JSON, an unknown ``type``, a missing or mistyped field; the
+            exception's ``raw`` is the message.
+    """
+    decoded = decode_ws_message(raw)
+    converter = _CONVERTERS.get(type(decoded))
+    if converter is not None:
+        return converter(decoded, received_ns, raw)  # the hot path, inlined
+    if type(decoded) is list:
+        return [_CONVERTERS[type(msg)](msg, received_ns, raw) for msg in decoded]
+    return decoded  # type: ignore[no-any-return]
 
 
 def _path_only(path: str) -> str:

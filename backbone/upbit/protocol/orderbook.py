@@ -47,11 +47,12 @@ import msgspec
 from backbone.errors import ProtocolError
 from backbone.models import OrderbookData, Source
 from backbone.upbit.protocol._wire import (
+    EPOCH,
+    MS,
     STREAM_TYPE,
     decode_body,
     fast_constructor,
     lookup_opt,
-    ms_to_datetime,
     simple_variant,
 )
 
@@ -151,6 +152,9 @@ _REST_DECODER: Final = msgspec.json.Decoder(list[RestOrderbook])
 _INSTRUMENTS_DECODER: Final = msgspec.json.Decoder(list[_RestInstrument])
 
 
+_astuple: Final = msgspec.structs.astuple
+
+
 def _book(
     symbol: str,
     units: list[OrderbookUnit],
@@ -158,24 +162,29 @@ def _book(
     total_ask: Decimal,
     total_bid: Decimal,
     level: Decimal | None,
-    *,
     source: Source,
     received_ns: int,
     stream_type: str | None,
 ) -> OrderbookData:
+    if units:
+        # One pass in C: each unit as (ask_price, bid_price, ask_size, bid_size), transposed.
+        ask_prices, bid_prices, ask_sizes, bid_sizes = zip(*map(_astuple, units), strict=True)
+    else:
+        ask_prices = bid_prices = ask_sizes = bid_sizes = ()
+    # Positional, in OrderbookData's field order (see fast_constructor).
     return _make(
-        symbol=symbol,
-        bid_prices=tuple([u.bid_price for u in units]),
-        bid_volumes=tuple([u.bid_size for u in units]),
-        ask_prices=tuple([u.ask_price for u in units]),
-        ask_volumes=tuple([u.ask_size for u in units]),
-        timestamp=ms_to_datetime(timestamp),
-        source=source,
-        received_ns=received_ns,
-        total_ask_size=total_ask,
-        total_bid_size=total_bid,
-        level=level,
-        stream_type=stream_type,
+        symbol,
+        bid_prices,
+        bid_sizes,  # bid_volumes
+        ask_prices,
+        ask_sizes,  # ask_volumes
+        EPOCH + timestamp * MS,
+        source,
+        received_ns,
+        total_ask,
+        total_bid,
+        level,
+        stream_type,
     )
 
 
@@ -192,9 +201,9 @@ def orderbook_from_ws(msg: WsOrderbook, received_ns: int, raw: object = None) ->
         msg.total_ask_size,
         msg.total_bid_size,
         msg.level,
-        source="websocket",
-        received_ns=received_ns,
-        stream_type=lookup_opt(STREAM_TYPE, msg.stream_type, "stream_type", raw),
+        "websocket",
+        received_ns,
+        lookup_opt(STREAM_TYPE, msg.stream_type, "stream_type", raw),
     )
 
 
@@ -207,9 +216,9 @@ def orderbook_from_rest(item: RestOrderbook, *, received_ns: int) -> OrderbookDa
         item.total_ask_size,
         item.total_bid_size,
         item.level,
-        source="rest",
-        received_ns=received_ns,
-        stream_type=None,
+        "rest",
+        received_ns,
+        None,
     )
 
 

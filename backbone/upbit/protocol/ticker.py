@@ -67,15 +67,15 @@ import msgspec
 from backbone.models import TickerData
 from backbone.upbit.protocol._wire import (
     CHANGE,
+    EPOCH,
     MARKET_STATE,
+    MS,
     SIDE,
     STREAM_TYPE,
     decode_body,
     fast_constructor,
     lookup,
     lookup_opt,
-    ms_to_datetime,
-    parse_date,
     simple_variant,
 )
 
@@ -110,9 +110,9 @@ class _TickerFields(msgspec.Struct, kw_only=True, gc=False):
     acc_trade_price_24h: Decimal
     trade_timestamp: int
     highest_52_week_price: Decimal
-    highest_52_week_date: str
+    highest_52_week_date: date
     lowest_52_week_price: Decimal
-    lowest_52_week_date: str
+    lowest_52_week_date: date
     timestamp: int
 
 
@@ -124,7 +124,7 @@ class WsTicker(_TickerFields, tag_field="type", tag="ticker", kw_only=True):
     acc_ask_volume: Decimal | None = None
     acc_bid_volume: Decimal | None = None
     market_state: str | None = None
-    delisting_date: str | None = None
+    delisting_date: date | None = None
     stream_type: str | None = None
 
 
@@ -170,51 +170,59 @@ class RestTicker(_TickerFields, kw_only=True):
 _REST_DECODER: Final = msgspec.json.Decoder(list[RestTicker])
 
 
-def _delisting(text: str | None, raw: object) -> date | None:
-    return None if text is None else parse_date(text, raw)
-
-
 def _ticker(
     item: _TickerFields,
     symbol: str,
-    *,
     received_ns: int,
     raw: object,
     ws: WsTicker | None = None,
 ) -> TickerData:
+    # Positional, in TickerData's field order (see fast_constructor); dates are decoded by
+    # msgspec (ISO yyyy-MM-dd, anything else is a validation error).
+    try:
+        change = CHANGE[item.change]
+    except KeyError:
+        change = lookup(CHANGE, item.change, "change", raw)
+    if ws is None:
+        source = "rest"
+        ask_bid = acc_ask_volume = acc_bid_volume = market_state = delisting = stream = None
+    else:
+        source = "websocket"
+        ask_bid = lookup_opt(SIDE, ws.ask_bid, "ask_bid", raw)
+        acc_ask_volume = ws.acc_ask_volume
+        acc_bid_volume = ws.acc_bid_volume
+        market_state = lookup_opt(MARKET_STATE, ws.market_state, "market_state", raw)
+        delisting = ws.delisting_date
+        stream = lookup_opt(STREAM_TYPE, ws.stream_type, "stream_type", raw)
     return _make(
-        symbol=symbol,
-        current_price=item.trade_price,
-        change_rate=item.signed_change_rate.scaleb(2),
-        change_amount=item.signed_change_price,
-        volume_24h=item.acc_trade_volume_24h,
-        high_24h=item.high_price,
-        low_24h=item.low_price,
-        prev_closing_price=item.prev_closing_price,
-        timestamp=ms_to_datetime(item.timestamp),
-        source="rest" if ws is None else "websocket",
-        received_ns=received_ns,
-        opening_price=item.opening_price,
-        change=lookup(CHANGE, item.change, "change", raw),
-        trade_volume=item.trade_volume,
-        trade_timestamp=ms_to_datetime(item.trade_timestamp),
-        acc_trade_volume=item.acc_trade_volume,
-        acc_trade_price=item.acc_trade_price,
-        acc_trade_price_24h=item.acc_trade_price_24h,
-        highest_52_week_price=item.highest_52_week_price,
-        highest_52_week_date=parse_date(item.highest_52_week_date, raw),
-        lowest_52_week_price=item.lowest_52_week_price,
-        lowest_52_week_date=parse_date(item.lowest_52_week_date, raw),
-        ask_bid=None if ws is None else lookup_opt(SIDE, ws.ask_bid, "ask_bid", raw),
-        acc_ask_volume=None if ws is None else ws.acc_ask_volume,
-        acc_bid_volume=None if ws is None else ws.acc_bid_volume,
-        market_state=None
-        if ws is None
-        else lookup_opt(MARKET_STATE, ws.market_state, "market_state", raw),
-        delisting_date=None if ws is None else _delisting(ws.delisting_date, raw),
-        stream_type=None
-        if ws is None
-        else lookup_opt(STREAM_TYPE, ws.stream_type, "stream_type", raw),
+        symbol,
+        item.trade_price,  # current_price
+        item.signed_change_rate.scaleb(2),  # change_rate, in percent
+        item.signed_change_price,  # change_amount
+        item.acc_trade_volume_24h,  # volume_24h
+        item.high_price,  # high_24h
+        item.low_price,  # low_24h
+        item.prev_closing_price,
+        EPOCH + item.timestamp * MS,  # timestamp
+        source,
+        received_ns,
+        item.opening_price,
+        change,
+        item.trade_volume,
+        EPOCH + item.trade_timestamp * MS,  # trade_timestamp
+        item.acc_trade_volume,
+        item.acc_trade_price,
+        item.acc_trade_price_24h,
+        item.highest_52_week_price,
+        item.highest_52_week_date,
+        item.lowest_52_week_price,
+        item.lowest_52_week_date,
+        ask_bid,
+        acc_ask_volume,
+        acc_bid_volume,
+        market_state,
+        delisting,
+        stream,
     )
 
 
@@ -224,12 +232,12 @@ def ticker_from_ws(msg: WsTicker, received_ns: int, raw: object = None) -> Ticke
     Raises:
         ProtocolError: an enum value or date Upbit never documented.
     """
-    return _ticker(msg, msg.code, received_ns=received_ns, raw=raw, ws=msg)
+    return _ticker(msg, msg.code, received_ns, raw, msg)
 
 
 def ticker_from_rest(item: RestTicker, *, received_ns: int, raw: object = None) -> TickerData:
     """Convert one decoded REST ticker into a record (WebSocket-only fields are ``None``)."""
-    return _ticker(item, item.market, received_ns=received_ns, raw=raw)
+    return _ticker(item, item.market, received_ns, raw)
 
 
 def parse_rest_tickers(body: object, *, received_ns: int) -> list[TickerData]:
