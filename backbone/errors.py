@@ -14,7 +14,7 @@
         ├── InvalidArgumentError  (also a ValueError) a bad timeframe, count, time, ...
         └── ClosedError           the resource is closed, or was never opened
 
-Third-party exceptions (aiohttp, websockets, msgspec) are translated at the boundary with
+Third-party exceptions (aiohttp, msgspec) are translated at the boundary with
 ``raise ... from exc``; callers never need to import those libraries to handle an error.
 """
 

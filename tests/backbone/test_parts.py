@@ -160,7 +160,7 @@ def test_router_chooses_from_measured_health() -> None:
 
 
 async def test_slots_spread_pairs_and_keep_them_in_place() -> None:
-    async def on_frame(label: str, payload: bytes | str, received_ns: int) -> None:
+    def on_frame(label: str, payload: bytes, received_ns: int) -> None:
         del label, payload, received_ns
 
     manager = WebSocketManager(
