@@ -4,16 +4,19 @@ reference's field tables, exact decimals, malformed input. No event loop, no soc
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from backbone import DataUnifier
 from backbone.errors import InvalidArgumentError, ProtocolError, UpbitAPIError
 from backbone.models import CandleData, OrderbookData, TickerData, TradeData
 from backbone.upbit import protocol
+from backbone.upbit.protocol import _wire
 from tests.backbone.conftest import Num, dumps_wire, fixture_bytes, loads_wire, wire_text
 
 # SIMPLE abbreviations, transcribed from the reference's field tables (not from our code, so
@@ -662,3 +665,20 @@ def test_fast_constructors_build_what_the_dataclass_would() -> None:
 )
 def test_block_seconds_from_a_418_message(message: str, seconds: float | None) -> None:
     assert protocol.block_seconds(message) == seconds
+
+
+@settings(deadline=None, max_examples=200)
+@given(st.lists(st.integers(-(10**13), 10**13), min_size=1, max_size=50))
+def test_ms_to_datetime_is_exact(millis: list[int]) -> None:
+    for ms in millis:
+        # Against plain integer arithmetic, whatever the memo of whole seconds holds.
+        expected = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)
+        assert _wire.ms_to_datetime(ms) == expected
+        assert _wire.datetime_to_ms(expected) == ms
+
+
+def test_ms_to_datetime_memo_stays_bounded() -> None:
+    for second in range(5000):
+        assert _wire.ms_to_datetime(second * 1000 + 999).microsecond == 999_000
+    assert 0 < len(_wire._SECONDS) <= 4096
+    assert _wire.ms_to_datetime(1_000) == datetime(1970, 1, 1, 0, 0, 1, tzinfo=UTC)

@@ -47,12 +47,11 @@ import msgspec
 from backbone.errors import ProtocolError
 from backbone.models import OrderbookData, Source
 from backbone.upbit.protocol._wire import (
-    EPOCH,
-    MS,
     STREAM_TYPE,
     decode_body,
     fast_constructor,
     lookup_opt,
+    ms_to_datetime,
     simple_variant,
 )
 
@@ -178,7 +177,7 @@ def _book(
         bid_sizes,  # bid_volumes
         ask_prices,
         ask_sizes,  # ask_volumes
-        EPOCH + timestamp * MS,
+        ms_to_datetime(timestamp),
         source,
         received_ns,
         total_ask,

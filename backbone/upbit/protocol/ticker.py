@@ -67,15 +67,14 @@ import msgspec
 from backbone.models import TickerData
 from backbone.upbit.protocol._wire import (
     CHANGE,
-    EPOCH,
     MARKET_STATE,
-    MS,
     SIDE,
     STREAM_TYPE,
     decode_body,
     fast_constructor,
     lookup,
     lookup_opt,
+    ms_to_datetime,
     simple_variant,
 )
 
@@ -203,13 +202,13 @@ def _ticker(
         item.high_price,  # high_24h
         item.low_price,  # low_24h
         item.prev_closing_price,
-        EPOCH + item.timestamp * MS,  # timestamp
+        ms_to_datetime(item.timestamp),  # timestamp
         source,
         received_ns,
         item.opening_price,
         change,
         item.trade_volume,
-        EPOCH + item.trade_timestamp * MS,  # trade_timestamp
+        ms_to_datetime(item.trade_timestamp),  # trade_timestamp
         item.acc_trade_volume,
         item.acc_trade_price,
         item.acc_trade_price_24h,

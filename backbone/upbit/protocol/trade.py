@@ -57,8 +57,6 @@ import msgspec
 from backbone.models import TradeData
 from backbone.upbit.protocol._wire import (
     CHANGE,
-    EPOCH,
-    MS,
     SIDE,
     STREAM_TYPE,
     decode_body,
@@ -165,14 +163,14 @@ def trade_from_ws(msg: WsTrade, received_ns: int, raw: object = None) -> TradeDa
         msg.trade_price,
         msg.trade_volume,
         side,  # trade_side
-        EPOCH + msg.trade_timestamp * MS,  # trade_timestamp
+        ms_to_datetime(msg.trade_timestamp),  # trade_timestamp
         msg.sequential_id,
         "websocket",  # source
         received_ns,
         msg.prev_closing_price,
         change,
         -price if change == "FALL" and price > _ZERO else price,  # change_price, signed
-        EPOCH + msg.timestamp * MS,  # message_timestamp
+        ms_to_datetime(msg.timestamp),  # message_timestamp
         msg.best_ask_price,
         msg.best_ask_size,
         msg.best_bid_price,
