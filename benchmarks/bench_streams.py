@@ -10,6 +10,8 @@ Memory (``--minutes``, 0 to skip): every market, trades, tickers and orderbooks,
 that takes ``--consumer-ms`` per record (slower than the feed: the ticker and orderbook buffers
 drop the oldest, the trade buffer holds the socket back). The resident set size is sampled every
 10 s; printed are the samples at each minute and the growth between minute 2 and the end.
+``--trace N`` runs tracemalloc (N frames per allocation) and prints the allocation sites that
+grew most between minute 2 and the end (slower: for finding a leak, not for the figures).
 
     python benchmarks/bench_streams.py [--seconds 30] [--minutes 10] [--speed 10] [--consumer-ms 50]
 """
@@ -21,6 +23,7 @@ import asyncio
 import json
 import os
 import time
+import tracemalloc
 import urllib.request
 
 from bench_ingest import spawn_exchange
@@ -85,10 +88,23 @@ async def streamed(
     return rate, stats.connects, stats.rest_calls
 
 
+def top_growth(before: tracemalloc.Snapshot, after: tracemalloc.Snapshot, n: int = 12) -> None:
+    """Print the ``n`` allocation sites (innermost frames) that grew most between snapshots."""
+    keep = [tracemalloc.Filter(False, tracemalloc.__file__)]
+    diff = after.filter_traces(keep).compare_to(before.filter_traces(keep), "traceback")
+    total = sum(d.size_diff for d in diff)
+    print(f"  traced Python memory grew {total / 1e6:+.2f} MB; largest growth by site:")
+    for stat in diff[:n]:
+        print(f"    {stat.size_diff / 1e3:+9.1f} kB  {stat.count_diff:+7d} blocks")
+        for line in stat.traceback.format(limit=4, most_recent_first=True):
+            print(f"        {line}")
+
+
 async def slow_consumer(
-    urls: dict[str, str], markets: list[str], minutes: float, consumer_s: float
+    urls: dict[str, str], markets: list[str], minutes: float, consumer_s: float, trace: int
 ) -> None:
     samples: list[tuple[float, float]] = []
+    snapshot: tracemalloc.Snapshot | None = None
     async with MarketDataBackbone(urls["rest_url"], urls["ws_url"]) as bb:
 
         async def consume(stream: object) -> None:
@@ -104,6 +120,8 @@ async def slow_consumer(
             started = time.perf_counter()
             while (elapsed := time.perf_counter() - started) < minutes * 60:
                 samples.append((elapsed, rss_mb()))
+                if trace and snapshot is None and elapsed >= min(120, minutes * 30):
+                    snapshot = tracemalloc.take_snapshot()
                 if len(samples) % 6 == 1:
                     stats = bb.statistics()
                     blocked = sum(s.blocked for s in stats.streams)
@@ -115,6 +133,8 @@ async def slow_consumer(
                           flush=True)  # fmt: skip
                 await asyncio.sleep(10)
             samples.append((time.perf_counter() - started, rss_mb()))
+            if snapshot is not None:
+                top_growth(snapshot, tracemalloc.take_snapshot())
             for consumer in consumers:
                 consumer.cancel()
     at2 = next(rss for t, rss in samples if t >= 120) if minutes >= 2 else samples[0][1]
@@ -131,7 +151,12 @@ def main() -> None:
     parser.add_argument("--speed", type=float, default=10.0)
     parser.add_argument("--counts", default="10,100,all")
     parser.add_argument("--consumer-ms", type=float, default=50.0)
+    parser.add_argument(
+        "--trace", type=int, default=0, help="tracemalloc frames: diff minute 2 against the end"
+    )
     args = parser.parse_args()
+    if args.trace:
+        tracemalloc.start(args.trace)
     print(f"streams: speed {args.speed:g}, load {os.getloadavg()[0]:.1f}", flush=True)
     with spawn_exchange("--speed", f"{args.speed:g}") as urls:
         markets = all_markets(urls["rest_url"])
@@ -145,7 +170,9 @@ def main() -> None:
         if args.minutes:
             print(f"slow consumer ({args.consumer_ms:g} ms a record), {len(markets)} markets, "
                   f"{args.minutes:g} min:", flush=True)  # fmt: skip
-            asyncio.run(slow_consumer(urls, markets, args.minutes, args.consumer_ms / 1000))
+            asyncio.run(
+                slow_consumer(urls, markets, args.minutes, args.consumer_ms / 1000, args.trace)
+            )
 
 
 if __name__ == "__main__":
