@@ -22,6 +22,23 @@ goes to them one after another, in the order they joined. So:
   ``speed`` times the recorded pace (by the replay clock), whether or not streams are
   iterated, and :meth:`ReplayBackbone.statistics` reports how far it lags behind schedule.
 
+**Where a stream joins** (``speed=None``). A stream joins at the replay position reached when
+its task first iterates it. Before the replay releases a record (or passes one over), it lets
+the event loop run until no other task is ready to run (at most 64 passes), and waiting for the
+file reader counts for nothing: no record is released meanwhile, and the same settling follows.
+So the join point is set by the consumers' code and the records released so far, never by
+I/O timing: a task that a consumer starts after its N-th record and that iterates a stream
+when it runs (even after a few ``await asyncio.sleep(0)`` or other steps that wait on nothing
+outside) joins right after that N-th record, on every run. What the replay cannot make
+deterministic is a consumer's own dependence on wall time: a task that first awaits a timer
+(``asyncio.sleep(0.01)``), the network or a thread joins wherever the replay has got to when
+it comes back; start such tasks before iterating, or have them wait on the replay (an
+``asyncio.Event`` set by a consumer) instead. A task that never stops being ready (a busy
+``sleep(0)`` loop) gets 64 passes per record. On an event loop whose ready queue replay
+cannot see (anything but asyncio's own), the replay lets the loop run once per record
+instead (slower; steps that wait on nothing outside should then be single). A paced replay
+releases records on the wall clock, so there a stream joins wherever that clock has got to.
+
 **Requests** (``get_*``) answer from the records released so far, never from later ones.
 """
 
@@ -32,7 +49,7 @@ import contextlib
 import logging
 import math
 from collections import deque
-from collections.abc import Coroutine, Iterable
+from collections.abc import Coroutine, Iterable, Sized
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import datetime
@@ -84,6 +101,16 @@ _PREFETCH_DEPTH: Final = 4
 _PACED_WINDOW: Final = 16
 _LOG_RUNS: Final = 4096  # released runs kept before the get_* state takes them in
 _LOG_ROWS: Final = 65536
+_SETTLE_PASSES: Final = 64
+_NOT_SEEN: Final = (None,)  # stands for a ready queue replay cannot see: never empty
+
+
+def _ready_queue_of(loop: asyncio.AbstractEventLoop) -> Sized | None:
+    """Return the loop's queue of callbacks ready to run, or ``None`` when it keeps none
+    that replay can see. asyncio's own loops keep it in ``_ready`` (an implementation
+    detail, checked here); with ``None`` the replay lets the loop run once per record."""
+    ready = getattr(loop, "_ready", None)
+    return ready if isinstance(ready, deque) else None
 
 
 class _Sub:
@@ -142,7 +169,7 @@ class ReplayStream(Generic[T]):
 
     async def __anext__(self) -> T:
         engine = self._engine
-        if engine._fast_sub is self._sub:
+        if engine._fast_sub is self._sub and not engine._loop_ready:
             # The next record is this stream's alone, in a run already decoded: hand it over
             # without the general machinery (see ReplayBackbone._arm_fast_path).
             row = engine._row
@@ -298,7 +325,6 @@ class ReplayBackbone:
         self._pending_record: Record | None = None
         self._holder: _Sub | None = None
         self._driving = False
-        self._started = False
         self._task_subs: dict[asyncio.Task[Any], _Sub] = {}
         self._baton = asyncio.Event()
         self._finished = asyncio.Event()
@@ -306,6 +332,7 @@ class ReplayBackbone:
         self._lags: deque[float] = deque(maxlen=_LAGS_KEPT)
         self._max_lag: float | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_ready: Sized = _NOT_SEEN
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -314,6 +341,8 @@ class ReplayBackbone:
             raise ReplayClosed("a ReplayBackbone opens once: make a new one to replay again")
         self._phase = "opening"
         self._loop = asyncio.get_running_loop()
+        ready = _ready_queue_of(self._loop)
+        self._loop_ready = _NOT_SEEN if ready is None else ready
         try:
             self._plan = await asyncio.to_thread(plan, self._selection)
             recorded = await asyncio.to_thread(recorded_symbols, self._selection.root)
@@ -499,12 +528,11 @@ class ReplayBackbone:
         if self._speed is None and not self._driving and self._holder is None:
             self._driving = True
             try:
-                if not self._started:
-                    self._started = True
-                    await asyncio.sleep(0)  # let consumers started together join first
+                await self._settle()
                 result = self._drive(sub)
                 while result is _NEED:
                     await self._fetch()
+                    await self._settle()
                     result = self._drive(sub)
             except BaseException:
                 self._close(sub)
@@ -552,7 +580,7 @@ class ReplayBackbone:
         # The caller holds self._driving.
         self._fast_sub = None
         while True:
-            if sub is not None and sub.closed:
+            if (sub is not None and sub.closed) or self._ended:
                 return _END
             found = self._next_delivery(_INF)
             if found is _NEED:
@@ -568,6 +596,19 @@ class ReplayBackbone:
                 return record
             if self._hand(target, record):
                 return _WAITING
+
+    async def _settle(self) -> None:
+        # The join rule: before the replay moves on, every other task that is ready to run
+        # runs (until none is, at most _SETTLE_PASSES passes of the event loop), so a stream
+        # joins where its consumer's code puts it, whatever the reader's timing.
+        ready = self._loop_ready
+        if ready is _NOT_SEEN:
+            await asyncio.sleep(0)
+            return
+        passes = 0
+        while ready and passes < _SETTLE_PASSES:
+            await asyncio.sleep(0)
+            passes += 1
 
     def _continue(self, sub: _Sub) -> Any:
         # The fast path's run is over: ``sub``, the holder, comes back; release the next
@@ -602,9 +643,11 @@ class ReplayBackbone:
     async def _helper_drive(self) -> None:
         # Drive for the waiting streams when no consumer is in __anext__ to do it.
         try:
+            await self._settle()
             result = self._drive(None)
             while result is _NEED:
                 await self._fetch()
+                await self._settle()
                 result = self._drive(None)
         finally:
             self._driving = False
