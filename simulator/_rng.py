@@ -2,13 +2,13 @@
 
 Only integer arithmetic and IEEE-754 basic operations (``+ - * /`` and ``sqrt``, which are
 correctly rounded everywhere) are used; no ``hash()``, no ``math.exp``/``log``/``pow``, whose last
-bits may differ between C libraries.
+bits may differ between C libraries. ``simulator.arrays`` holds the element-wise twins used on
+numpy arrays (the Poisson draw and ``exp_neg`` of the plans live only there).
 """
 
 from __future__ import annotations
 
 import hashlib
-import math
 
 M64 = (1 << 64) - 1
 _GOLDEN = 0x9E3779B97F4A7C15
@@ -52,43 +52,3 @@ class SplitMix:
     def next64(self) -> int:
         self._state = (self._state + _GOLDEN) & M64
         return mix64(self._state)
-
-    def uniform(self) -> float:
-        return unit_float(self.next64())
-
-
-def exp_neg(x: float) -> float:
-    """Return e**-x for x >= 0 with basic float operations only (range reduction + Taylor)."""
-    halvings = 0
-    while x > 0.5:
-        x /= 2.0
-        halvings += 1
-    term = 1.0
-    total = 1.0
-    for k in range(1, 18):
-        term *= -x / k
-        total += term
-    for _ in range(halvings):
-        total *= total
-    return total
-
-
-def poisson(stream: SplitMix, lam: float) -> int:
-    """Draw a Poisson count with mean ``lam`` from ``stream`` (near-normal above 40)."""
-    if lam <= 0.0:
-        return 0
-    if lam < 40.0:
-        u = stream.uniform()
-        p = exp_neg(lam)
-        cdf = p
-        k = 0
-        while u > cdf and k < 400:
-            k += 1
-            p *= lam / k
-            cdf += p
-        return k
-    # Irwin-Hall with four uniforms, scaled to unit variance: close enough to normal here.
-    z = (
-        stream.uniform() + stream.uniform() + stream.uniform() + stream.uniform() - 2.0
-    ) * 1.7320508075688772
-    return max(0, int(lam + math.sqrt(lam) * z + 0.5))

@@ -43,7 +43,7 @@ class ExchangeConfig:
     ws_violations_before_close: int = 10
     """Requests over the message limits after which the socket gets ``I'm a teapot`` and closes."""
     activity_scale: float = 1.0
-    """Multiplies every market's trade rate (history included)."""
+    """Multiplies every market's trade rate (history included); at most 100."""
     orderbook_depth: int = 30
     """Units in an orderbook unless the request asks for fewer."""
     history_days: int = 400
@@ -56,8 +56,8 @@ class ExchangeConfig:
     def __post_init__(self) -> None:
         if self.idle_timeout_s <= 0:
             raise ValueError("idle_timeout_s must be positive")
-        if not self.activity_scale > 0:
-            raise ValueError("activity_scale must be positive")
+        if not 0 < self.activity_scale <= 100:
+            raise ValueError("activity_scale must be above 0 and at most 100")
         if not 1 <= self.orderbook_depth <= 30:
             raise ValueError("orderbook_depth must be between 1 and 30")
         if self.history_days < 0:

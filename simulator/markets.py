@@ -77,24 +77,6 @@ def tick_at(table: tuple[tuple[int, int], ...], price: int) -> int:
     return bands[1][max(0, bisect_right(bands[0], price) - 1)]
 
 
-def band_of(table: tuple[tuple[int, int], ...], price: int) -> tuple[int, int, int]:
-    """Return (band low, band high exclusive, tick) of the price band holding ``price``."""
-    lows, ticks = _BANDS.get(id(table)) or (
-        [low for low, _ in reversed(table)],
-        [t for _, t in reversed(table)],
-    )
-    i = max(0, bisect_right(lows, price) - 1)
-    high = lows[i + 1] if i + 1 < len(lows) else 1 << 80
-    return lows[i], high, ticks[i]
-
-
-def snap_down(table: tuple[tuple[int, int], ...], price: int) -> int:
-    """Return the highest valid price not above ``price`` (at least one tick)."""
-    tick = tick_at(table, price)
-    snapped = price - price % tick
-    return snapped if snapped > 0 else table[-1][1]
-
-
 def price_up(table: tuple[tuple[int, int], ...], price: int, steps: int) -> int:
     """Return the valid price ``steps`` ticks above the valid ``price``."""
     for _ in range(steps):

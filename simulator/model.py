@@ -3,13 +3,21 @@
 Time is cut into blocks: hours from ``recent_start_ms`` (00:00 UTC seven days before the
 exchange's start day, the oldest day ``days_ago`` reaches) onwards, whole days before it, back
 to ``history_start_ms``. Each block's trade count, its opening, closing, highest and lowest
-prices (its *plan*) are drawn in closed form from a hash of (seed, market, block), and its trades
-are generated from that plan only when something needs them, so any moment can be computed
-without simulating from the beginning. Day highs and lows (the 52-week fields) come from plans
-alone; volumes and turnovers need the trades.
+prices (its *plan*, ``plans.py``) are drawn in closed form from a hash of (seed, market, block),
+and its trades (``blockgen.py``) are generated from that plan only when something needs them,
+so any moment can be computed without simulating from the beginning. Day highs and lows (the
+52-week fields) come from plans alone; volumes and turnovers need the trades.
 
-Every price and size is an integer count of 1e-8 units. Generated values are cached in
-process-wide LRU caches (pure function, so exchanges with the same parameters share them).
+Both are computed on numpy arrays, for many blocks of many markets in one pass: the batch
+functions at the end of this module (``fill_plans``, ``fill_aggs``, ``fill_blocks``,
+``fill_years``, ``last_trades``, ``prepare``) serve a whole ``ticker/all`` or a subscription
+to hundreds of markets at once. A block's aggregate is kept without materialising its trades
+as objects; a ticker's 24-hour figures are running sums since 00:00 UTC (per hour boundary)
+and to the next 00:00 UTC, so each published trade's ticker costs a few lookups.
+
+Every price and size is an integer count of 1e-8 units. Generated values are cached
+process-wide (pure functions, so exchanges with the same parameters share them); cold work
+for many markets is best done off the event loop (``Exchange`` does).
 """
 
 from __future__ import annotations
@@ -21,21 +29,30 @@ from bisect import bisect_left, bisect_right
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
-from itertools import accumulate, compress, pairwise
+from itertools import accumulate, compress
 from operator import mul
-from random import Random
 from typing import Any
 
-from simulator._rng import SplitMix, hash_ints, mix64, poisson, unit_float
+import numpy as np
+
+from simulator._rng import SplitMix, hash_ints
+from simulator.arrays import I64, Params, Ticks
+from simulator.blockgen import Trades, generate
 from simulator.markets import (
     SCALE,
     MarketSpec,
-    band_of,
     price_down,
     price_up,
-    snap_down,
     tick_at,
     tick_table,
+)
+from simulator.plans import (
+    OCTAVES,
+    PLAN_FIELDS,
+    anchors,
+    block_plans,
+    day_plans,
+    week_plans,
 )
 
 SECOND_MS = 1000
@@ -44,19 +61,6 @@ HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
 WEEK_MS = 7 * DAY_MS
 
-# Octaves of the price path: (period, amplitude as a percentage of the daily volatility).
-_OCTAVES = (
-    (HOUR_MS, 20),
-    (4 * HOUR_MS, 41),
-    (DAY_MS, 100),
-    (WEEK_MS, 250),
-    (30 * DAY_MS, 330),
-    (120 * DAY_MS, 420),
-    (365 * DAY_MS, 480),
-)
-# Activity by UTC hour, in percent: Korean daytime (00:00-15:00 UTC) is busiest.
-_SEASON = (120, 130, 125, 115, 110, 105, 110, 115, 120, 125, 125, 120,
-           115, 110, 100, 80, 60, 45, 40, 40, 45, 60, 85, 105)  # fmt: skip
 # Trade sizes as a multiple (per mille) of a market's typical notional, log-spaced 0.02x..30x.
 
 
@@ -107,10 +111,33 @@ class _LRU:
                 self._cost -= dropped
 
 
-_PLANS = _LRU(400_000)
-_BLOCKS = _LRU(250_000)  # counted in trades: about 40 MB at most
-_AGGS = _LRU(400_000)
-_MISC = _LRU(400_000)
+class _Memo:
+    """A bounded memo of pure-function results: plain dict reads and writes (atomic under the
+    GIL, so threads may share it); once full it starts over, and values are recomputed
+    identically when needed again."""
+
+    __slots__ = ("_capacity", "_data", "get")
+
+    def __init__(self, capacity: int) -> None:
+        self._data: dict[tuple[Any, ...], Any] = {}
+        self._capacity = capacity
+        self.get = self._data.get
+
+    def clear(self) -> None:
+        self._data.clear()
+
+    def put(self, key: tuple[Any, ...], value: Any) -> None:
+        if len(self._data) >= self._capacity:
+            self._data.clear()
+        self._data[key] = value
+
+
+_BATCH_TRADES = 200_000  # trades generated in one vectorised pass (bounds its memory)
+_KEYS: dict[tuple[Any, ...], int] = {}
+_PLANS = _Memo(400_000)
+_BLOCKS = _LRU(600_000)  # counted in trades, at about 300 bytes each
+_AGGS = _Memo(400_000)
+_MISC = _Memo(400_000)
 
 
 def clear_caches() -> None:
@@ -394,19 +421,23 @@ class MarketModel:
         self.activity = activity_scale
         self.table = tick_table(spec.quote)
         self.lag = spec.lag_ms
-        # Cache keys: plans and blocks do not depend on the era bounds (only on their length).
-        self._ck_block = (
+        # Cache key: everything the market's numbers depend on (the era bounds move anchors
+        # and block lengths), interned as a small int so lookups hash fast.
+        params = (
             seed, spec.code, spec.key, spec.base_price, spec.trades_per_hour, spec.daily_vol_ppb,
-            spec.spread_ticks, spec.notional, activity_scale,
+            spec.spread_ticks, spec.notional, activity_scale, history_start_ms, recent_start_ms,
         )  # fmt: skip
-        self._ck = (*self._ck_block, history_start_ms, recent_start_ms)
-        self._salt_knot = tuple(hash_ints(seed, spec.key, 100 + i) for i in range(len(_OCTAVES)))
-        self._salt_plan = hash_ints(seed, spec.key, 1)
-        self._salt_day = hash_ints(seed, spec.key, 2)
-        self._salt_week = hash_ints(seed, spec.key, 4)
-        self._anchors: dict[int, int] = {}
-        self._octaves = tuple((period, spec.daily_vol_ppb * f // 100) for period, f in _OCTAVES)
-        self._octave_memo: list[tuple[int, int, int]] = [(-1, 0, 0)] * len(_OCTAVES)
+        self._ck = _KEYS.setdefault(params, len(_KEYS))
+        self.row = (
+            spec.base_price, spec.trades_per_hour, activity_scale, spec.daily_vol_ppb,
+            spec.spread_ticks, spec.notional, recent_start_ms, history_start_ms,
+            _QUOTES.get(spec.quote, 2),
+            tuple(hash_ints(seed, spec.key, 100 + i) for i in range(len(OCTAVES))),
+            hash_ints(seed, spec.key, 1), hash_ints(seed, spec.key, 2),
+            hash_ints(seed, spec.key, 4), hash_ints(seed, spec.key, 3),
+        )  # fmt: skip
+        self.params = Params.of([self.row])
+        self._warmed: set[int] = set()
 
     # -- blocks ---------------------------------------------------------------------------
 
@@ -422,251 +453,56 @@ class MarketModel:
     def prev_block(self, start: int) -> int:
         return start - (DAY_MS if start <= self.recent_start else HOUR_MS)
 
+    def chunk(self, start: int) -> list[int]:
+        """Return the starts of the blocks planned together with ``start``: its UTC day of
+        hour blocks, or the 32 day blocks (aligned on ``recent_start``) holding it."""
+        if start >= self.recent_start:
+            day = day_floor(start)
+            return list(range(day, day + DAY_MS, HOUR_MS))
+        span = 32 * DAY_MS
+        first = self.recent_start - -(-(self.recent_start - start) // span) * span
+        return list(range(max(first, day_floor(self.history_start)), first + span, DAY_MS))
+
     def anchor_bid(self, ts: int) -> int:
         """Return the best bid the path passes through at the block boundary ``ts``."""
-        cached = self._anchors.get(ts)
-        if cached is not None:
-            return cached
-        noise = 0
-        memo = self._octave_memo
-        # Before the recent era only the slow octaves (a day and longer) shape the path.
-        first = 0 if ts >= self.recent_start else 2
-        for index in range(first, len(self._octaves)):
-            period, amp = self._octaves[index]
-            k, r = divmod(ts, period)
-            last = memo[index]
-            if last[0] == k:
-                v0, v1 = last[1], last[2]
-            else:
-                salt = self._salt_knot[index]
-                v0 = mix64(salt ^ k) % 2_000_001 - 1_000_000
-                v1 = mix64(salt ^ (k + 1)) % 2_000_001 - 1_000_000
-                memo[index] = (k, v0, v1)
-            noise += (v0 + (v1 - v0) * r // period) * amp // 1_000_000
-        noise = max(noise, -750_000_000)
-        bid = snap_down(self.table, self.spec.base_price * (1_000_000_000 + noise) // 1_000_000_000)
-        if len(self._anchors) > 200_000:
-            self._anchors.clear()
-        self._anchors[ts] = bid
-        return bid
+        return int(anchors(self.params, TICKS, _ZERO, np.array([ts], dtype=np.int64))[0])
 
     def ask_of(self, bid: int) -> int:
         return price_up(self.table, bid, self.spec.spread_ticks)
 
     def plan(self, start: int) -> Plan:
-        """Return the closed-form plan of the block starting at ``start``."""
+        """Return the closed-form plan of the block starting at ``start`` (see plans.py)."""
+        if start < self.history_start:  # no trade; not cached: the bound is this exchange's
+            return _plans([(self, start)])[0]
         length = self.block_length(start)
-        if start < self.history_start:
-            bid = self.anchor_bid(start)
-            return Plan(start, length, 0, bid, bid, bid, bid, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        key = (self._ck_block, start, length)
+        key = (self._ck, start, length)
         cached = _PLANS.get(key)
         if cached is not None:
             return cached  # type: ignore[no-any-return]
-        plan = self._make_plan(start, length)
-        _PLANS.put(key, plan)
-        return plan
-
-    def _range_plan(self, start: int, length: int, salt: int, vol_ppb: int) -> tuple[int, int, int]:
-        # (bid high, bid low, hash) of a week or a day from its boundary bids and a hash.
-        bid_o, bid_c = self.anchor_of(start), self.anchor_of(start + length)
-        h = mix64(salt ^ start)
-        up = int(unit_float(h) * vol_ppb)
-        down = int(unit_float(mix64(h)) * vol_ppb)
-        bid_h = snap_down(self.table, max(bid_o, bid_c) * (1_000_000_000 + up) // 1_000_000_000)
-        bid_l = min(bid_o, bid_c)
-        low_candidate = bid_l - bid_l * down // 1_000_000_000
-        if low_candidate > 0:
-            bid_l = min(bid_l, snap_down(self.table, low_candidate))
-        return bid_h, bid_l, h
-
-    def week_plan(self, week: int) -> tuple[int, int, int, int]:
-        """Return (bid high, bid low, day of the high, day of the low) of the week from ``week``.
-
-        Days stay within their week's bids and the named days reach them; hours likewise
-        within their day. So the 52-week range needs no trade at all.
-        """
-        key = (self._ck_block, "W", week)
-        cached = _MISC.get(key)
-        if cached is not None:
-            return cached  # type: ignore[no-any-return]
-        bid_h, bid_l, h = self._range_plan(
-            week, WEEK_MS, self._salt_week, self.spec.daily_vol_ppb * 265 // 100
-        )
-        result = (bid_h, bid_l, week + (h >> 20) % 7 * DAY_MS, week + (h >> 40) % 7 * DAY_MS)
-        _MISC.put(key, result)
-        return result
-
-    def anchor_of(self, ts: int) -> int:
-        """Return the path's best bid at a block boundary, kept within its week's range."""
-        week = week_floor(ts)
-        if ts == week:
-            return self.anchor_bid(ts)
-        week_h, week_l, _, _ = self.week_plan(week)
-        return min(week_h, max(week_l, self.anchor_bid(ts)))
-
-    def day_plan(self, day: int) -> tuple[int, int, int, int]:
-        """Return (bid high, bid low, hour of the high, hour of the low) of a UTC day."""
-        key = (self._ck_block, "D", day)
-        cached = _MISC.get(key)
-        if cached is not None:
-            return cached  # type: ignore[no-any-return]
-        week_h, week_l, day_h, day_l = self.week_plan(week_floor(day))
-        bid_h, bid_l, h = self._range_plan(day, DAY_MS, self._salt_day, self.spec.daily_vol_ppb)
-        bid_h = week_h if day == day_h else min(bid_h, week_h)
-        bid_l = week_l if day == day_l else max(bid_l, week_l)
-        result = (bid_h, bid_l, (h >> 20) % 24, (h >> 40) % 24)
-        _MISC.put(key, result)
-        return result
-
-    def _make_plan(self, start: int, length: int) -> Plan:
-        spec = self.spec
-        day_h, day_l, hour_h, hour_l = self.day_plan(start - start % DAY_MS)
-        bid_o = min(day_h, max(day_l, self.anchor_of(start)))
-        bid_c = min(day_h, max(day_l, self.anchor_of(start + length)))
-        stream = SplitMix(self._salt_plan ^ start)
-        hour = (start // HOUR_MS) % 24
-        if length == HOUR_MS:
-            day_mult = 0.5 + unit_float(mix64(self._salt_day ^ (start // DAY_MS)))
-            season = _SEASON[hour] / 100.0
-            lam = spec.trades_per_hour * self.activity * season * day_mult
-            lam *= 0.6 + 0.8 * stream.uniform()
-            forced = hour in (hour_h, hour_l)
-        else:
-            lam = min(40.0, max(2.0, spec.trades_per_hour * 24.0 * self.activity / 40.0))
-            lam *= 0.5 + stream.uniform()
-            forced = True
-        n = poisson(stream, lam)
-        if forced:
-            n = max(n, 4)
-        if n == 0:
-            return Plan(start, length, 0, bid_o, bid_c, bid_o, bid_o, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        side_first = int(stream.next64() & 1)
-        side_last = int(stream.next64() & 1)
-        if n == 1:
-            bid_c, side_last = bid_o, side_first
-        price_o = self.ask_of(bid_o) if side_first else bid_o
-        price_c = self.ask_of(bid_c) if side_last else bid_c
-        mid_bid = mid_side = i_high = i_low = 0
-        bid_h = max(bid_o, bid_c)
-        bid_l = min(bid_o, bid_c)
-        if n == 3:
-            mid_bid = bid_o if stream.next64() & 1 else bid_c
-            mid_side = int(stream.next64() & 1)
-            prices = (price_o, self.ask_of(mid_bid) if mid_side else mid_bid, price_c)
-            high, low = max(prices), min(prices)
-        elif n >= 4:
-            block_vol = spec.daily_vol_ppb * 204 // 1000 * min(n, 12) // 12
-            up = int(stream.uniform() * block_vol)
-            down = int(stream.uniform() * block_vol)
-            bid_h = min(day_h, snap_down(self.table, bid_h + bid_h * up // 1_000_000_000))
-            low_candidate = bid_l - bid_l * down // 1_000_000_000
-            if low_candidate > 0:
-                bid_l = max(day_l, min(bid_l, snap_down(self.table, low_candidate)))
-            if length == DAY_MS or hour == hour_h:
-                bid_h = day_h
-            if length == DAY_MS or hour == hour_l:
-                bid_l = day_l
-            i_high = 1 + int(stream.next64() % (n - 2))
-            i_low = 1 + int(stream.next64() % (n - 3))
-            if i_low >= i_high:
-                i_low += 1
-            high, low = self.ask_of(bid_h), bid_l
-        else:
-            high, low = max(price_o, price_c), min(price_o, price_c)
-        return Plan(
-            start, length, n, bid_o, bid_c, bid_h, bid_l, i_high, i_low, side_first,
-            side_last, mid_bid, mid_side, price_o, high, low, price_c,
-        )  # fmt: skip
+        fill_plans([(self, s) for s in self.chunk(start)])
+        cached = _PLANS.get(key)
+        return cached if cached is not None else _plans([(self, start)])[0]
 
     def block(self, start: int) -> Block:
         """Return the generated trades of the block starting at ``start``."""
-        key = (self._ck_block, start, self.block_length(start))
+        key = (self._ck, start, self.block_length(start))
         cached = _BLOCKS.get(key)
         if cached is not None:
             return cached  # type: ignore[no-any-return]
-        block = self._generate(self.plan(start))
-        _BLOCKS.put(key, block, cost=max(1, len(block.ts)))
-        return block
-
-    def _generate(self, plan: Plan) -> Block:
-        n = plan.n
-        if n == 0:
-            return Block(plan.start, plan.length, [], [], [], [], [], [])
-        spec = self.spec
-        rng = Random(hash_ints(self.seed, spec.key, 3, plan.start))
-        rnd = rng.random
-        length = plan.length
-        ts = sorted([plan.start + int(rnd() * length) for _ in range(n)])
-        sid = [t * 10_000 for t in ts]
-        # Trades in the same millisecond are numbered 0, 1, 2... in the last four digits.
-        for i in [i for i in range(1, n) if ts[i] == ts[i - 1]]:
-            sid[i] = sid[i - 1] + 1
-        side = [1 if rnd() < 0.5 else 0 for _ in range(n)]
-        bids = [plan.bid_open] * n
-        side[0] = plan.side_first
-        side[-1] = plan.side_last
-        bids[-1] = plan.bid_close
-        if n == 3:
-            bids[1] = plan.mid_bid
-            side[1] = plan.mid_side
-        elif n >= 4:
-            side[plan.i_high] = 1
-            side[plan.i_low] = 0
-            keys = sorted(
-                ((0, plan.bid_open), (plan.i_high, plan.bid_high), (plan.i_low, plan.bid_low),
-                 (n - 1, plan.bid_close))
-            )  # fmt: skip
-            table = self.table
-            lo, hi = plan.bid_low, plan.bid_high
-            targets = [plan.bid_close] * n
-            for (a, va), (c, vc) in pairwise(keys):
-                span, rise = c - a, vc - va
-                targets[a:c] = [va + rise * k // span for k in range(span)]
-            # An AR(1) wobble, in ticks, around the straight path between the key points.
-            noise = [(rnd() - 0.5) * 3.0 for _ in range(n)]
-            devs = accumulate(noise, lambda d, x: d * 0.7 + x)
-            _, band_hi, tick = band_of(table, lo)
-            if self.ask_of(hi) < band_hi:
-                moved = [t + int(d) * tick for t, d in zip(targets, devs, strict=True)]
-                snapped = [m - m % tick for m in moved]
-            else:
-                snapped = [
-                    snap_down(table, t + int(d) * tick_at(table, t))
-                    for t, d in zip(targets, devs, strict=True)
-                ]
-            bids = [hi if b > hi else (lo if b < lo else b) for b in snapped]
-            for index, value in keys:
-                bids[index] = value
-        lo_p = min(bids)
-        _, band_hi, tick = band_of(self.table, lo_p)
-        spread = self.spec.spread_ticks * tick
-        if self.ask_of(max(bids)) < band_hi:
-            prices = [b + spread if s else b for b, s in zip(bids, side, strict=True)]
-        else:
-            ask_of = self.ask_of
-            prices = [ask_of(b) if s else b for b, s in zip(bids, side, strict=True)]
-        notional = spec.notional
-        mult = _SIZE_MULT
-        sizes = [
-            notional * mult[int(u * u * 64)] // 1000 * SCALE for u in [rnd() for _ in range(n)]
-        ]
-        jitter = [700 + int(rnd() * 600) for _ in range(n)]
-        volume = [
-            max(1, size // p * j // 1000) for size, p, j in zip(sizes, prices, jitter, strict=True)
-        ]
-        return Block(plan.start, length, ts, sid, prices, volume, side, bids)
+        return fill_blocks([(self, start)])[0]
 
     def agg(self, start: int) -> Agg:
-        """Return the aggregate of a whole block (generating it if needed)."""
-        if self.plan(start).n == 0:
-            return EMPTY
-        key = (self._ck_block, start, self.block_length(start))
+        """Return the aggregate of a whole block (generating its trades if needed)."""
+        key = (self._ck, start, self.block_length(start))
         cached = _AGGS.get(key)
         if cached is None:
-            cached = self.block(start).agg
-            _AGGS.put(key, cached)
-        return cached  # type: ignore[no-any-return]
+            fill_aggs([(self, s) for s in self.chunk(start) if s <= start] or [(self, start)])
+            cached = _AGGS.get(key)
+        return cached if cached is not None else self.block(start).agg
+
+    def warm_aggs(self, starts: list[int]) -> None:
+        """Compute and cache the aggregates of the blocks at ``starts`` in vectorised batches."""
+        fill_aggs([(self, s) for s in starts])
 
     # -- trades ---------------------------------------------------------------------------
 
@@ -739,12 +575,17 @@ class MarketModel:
         _MISC.put(key, value)
         return value
 
-    def day_range(self, day_start: int) -> tuple[int, int] | None:
-        """Return (high, low) trade prices of a UTC day from its plan (None before history)."""
-        if day_start < day_floor(self.history_start):
-            return None
-        bid_h, bid_l, _, _ = self.day_plan(day_start)
-        return self.ask_of(bid_h), bid_l
+    def year_parts(self, day_start: int) -> list[tuple[int, bool]]:
+        """Return the (start, is a week) pieces of the 364 days before ``day_start``, in order:
+        whole weeks (Monday to Sunday) and the ragged days at either end."""
+        day = max(day_start - 364 * DAY_MS, day_floor(self.history_start))
+        monday = min(-(-(day - week_floor(day)) // WEEK_MS) * WEEK_MS + week_floor(day), day_start)
+        weeks_end = monday + max(0, (day_start - monday) // WEEK_MS) * WEEK_MS
+        return (
+            [(d, False) for d in range(day, monday, DAY_MS)]
+            + [(w, True) for w in range(monday, weeks_end, WEEK_MS)]
+            + [(d, False) for d in range(weeks_end, day_start, DAY_MS)]
+        )
 
     def year_range(self, day_start: int) -> tuple[int, int, int, int]:
         """Return (high, a day it traded, low, a day it traded) in the 364 days to ``day_start``.
@@ -752,33 +593,11 @@ class MarketModel:
         Whole weeks are read from week plans, the ragged ends from day plans; on ties the
         later day wins.
         """
-        key = (self._ck, "yr", day_start)
-        cached = _MISC.get(key)
-        if cached is not None:
-            return cached  # type: ignore[no-any-return]
-        high = high_day = low = low_day = 0
-        day = max(day_start - 364 * DAY_MS, day_floor(self.history_start))
-        while day < day_start:
-            if day == week_floor(day) and day + WEEK_MS <= day_start:
-                bid_h, bid_l, at_h, at_l = self.week_plan(day)
-                ranges = [(self.ask_of(bid_h), at_h, bid_l, at_l)]
-                step = WEEK_MS
-            else:
-                bid_h, bid_l, _, _ = self.day_plan(day)
-                ranges = [(self.ask_of(bid_h), day, bid_l, day)]
-                step = DAY_MS
-            for day_high, at_h, day_low, at_l in ranges:
-                if day_high > high or (day_high == high and at_h > high_day):
-                    high, high_day = day_high, at_h
-                if not low or day_low < low or (day_low == low and at_l > low_day):
-                    low, low_day = day_low, at_l
-            day += step
-        result = (high, high_day, low, low_day)
-        _MISC.put(key, result)
-        return result
+        return fill_years([(self, day_start)])[0]
 
     def _day_prefix(self, start: int) -> Agg:
-        # Aggregate of the trades of start's UTC day that precede the block at ``start``.
+        # Aggregate of the trades of start's UTC day that precede the block at ``start``
+        # (hour blocks; a day block starts its day).
         day0 = day_floor(start)
         if start == day0:
             return EMPTY
@@ -790,6 +609,7 @@ class MarketModel:
         while begin > day0 and _MISC.get((self._ck, "dp", begin)) is None:
             begin -= HOUR_MS
         acc = self._day_prefix(begin) if begin > day0 else EMPTY
+        self.warm_aggs(list(range(begin, start, HOUR_MS)))
         while begin < start:
             acc = combine(acc, self.agg(begin))
             begin += HOUR_MS
@@ -798,8 +618,50 @@ class MarketModel:
         _MISC.put(key, acc)
         return acc
 
+    def _day_suffix(self, boundary: int) -> Agg:
+        # Aggregate of the trades from the hour boundary ``boundary`` to the next 00:00 UTC.
+        key = (self._ck, "ds", boundary)
+        cached = _MISC.get(key)
+        if cached is not None:
+            return cached  # type: ignore[no-any-return]
+        end = day_floor(boundary) + DAY_MS
+        stop = boundary + HOUR_MS
+        while stop < end and _MISC.get((self._ck, "ds", stop)) is None:
+            stop += HOUR_MS
+        acc = self._day_suffix(stop) if stop < end else EMPTY
+        self.warm_aggs(list(range(boundary, stop, HOUR_MS)))
+        start = stop - HOUR_MS
+        while start >= boundary:
+            acc = combine(self.agg(start), acc)
+            _MISC.put((self._ck, "ds", start), acc)
+            start -= HOUR_MS
+        return acc
+
     def _sum_between(self, low_excl: int, block_start: int) -> tuple[int, int]:
-        # (volume, turnover) of trades with low_excl < ts < block_start.
+        # (volume, turnover) of trades with low_excl < ts < block_start, where low_excl is in
+        # the UTC day before block_start's: the rest of low_excl's block, then whole hours up
+        # to midnight (a cached suffix) and from midnight (a cached prefix).
+        first = self.block_start(low_excl)
+        if first < self.recent_start:
+            return self._sum_walk(low_excl, block_start)
+        volume = turnover = 0
+        if self.plan(first).n:
+            block = self.block(first)
+            a = bisect_right(block.ts, low_excl)
+            volume = block.cum_vol[-1] - block.cum_vol[a]
+            turnover = block.cum_turn[-1] - block.cum_turn[a]
+        end = first + HOUR_MS
+        midnight = day_floor(block_start)
+        for part in (
+            self._day_suffix(end) if end < midnight else EMPTY,
+            self._day_prefix(block_start),
+        ):
+            volume += part.volume
+            turnover += part.turnover
+        return volume, turnover
+
+    def _sum_walk(self, low_excl: int, block_start: int) -> tuple[int, int]:
+        # _sum_between block by block (windows reaching back before the hour blocks).
         volume = turnover = 0
         start = self.block_start(low_excl)
         while start < block_start:
@@ -822,6 +684,11 @@ class MarketModel:
         """Return the ticker as produced by trade ``i`` of ``block``."""
         ts = block.ts[i]
         day0 = day_floor(ts)
+        if block.start not in self._warmed and block.start >= self.recent_start:
+            # First ticker of this hour: the aggregates of the last day in one batch.
+            self._warmed.add(block.start)
+            first = self.block_start(max(ts - DAY_MS, self.recent_start))
+            self.warm_aggs(list(range(first, block.start, HOUR_MS)))
         head = block.range_agg(0, i)
         if block.start < day0:
             head = block.range_agg(bisect_left(block.ts, day0), i)
@@ -963,3 +830,224 @@ class MarketModel:
         """Return the candle starting at ``cs`` as of ``asof`` if it has trades."""
         got = self.candles(unit, cs + (_fixed_size(unit) or DAY_MS), 1, asof)
         return got[0] if got and got[0].start == cs else None
+
+
+# -- batches over many markets ------------------------------------------------------------
+
+_QUOTES = {"KRW": 0, "BTC": 1}
+TICKS = Ticks([tick_table("KRW"), tick_table("BTC"), tick_table("USDT")])
+_ZERO = np.zeros(1, dtype=np.int64)
+Item = tuple[MarketModel, int]
+
+
+def _rows(items: list[Item]) -> tuple[Params, I64, I64]:
+    # The Params of the distinct models among ``items``, each item's row and time.
+    index: dict[int, int] = {}
+    models: list[MarketModel] = []
+    rows = []
+    for model, _ in items:
+        row = index.get(id(model))
+        if row is None:
+            row = index[id(model)] = len(models)
+            models.append(model)
+        rows.append(row)
+    params = models[0].params if len(models) == 1 else Params.of([m.row for m in models])
+    times = np.array([t for _, t in items], dtype=np.int64)
+    return params, np.array(rows, dtype=np.int64), times
+
+
+def _plans(items: list[Item]) -> list[Plan]:
+    # The plans of blocks (model, start), computed now (see plans.block_plans).
+    params, rows, starts = _rows(items)
+    lengths = np.array([m.block_length(s) for m, s in items], dtype=np.int64)
+    columns = block_plans(params, TICKS, rows, starts, lengths)
+    values = zip(*(columns[f].tolist() for f in PLAN_FIELDS), strict=True)
+    return [Plan(*row) for row in values]
+
+
+def fill_plans(items: list[Item]) -> None:
+    """Compute and cache the plans of the blocks (model, start) not cached yet."""
+    todo = [
+        (m, s)
+        for m, s in items
+        if s >= m.history_start and _PLANS.get((m._ck, s, m.block_length(s))) is None
+    ]
+    if todo:
+        for (m, s), plan in zip(todo, _plans(todo), strict=True):
+            _PLANS.put((m._ck, s, plan.length), plan)
+
+
+def fill_years(items: list[Item]) -> list[tuple[int, int, int, int]]:
+    """Return the 52-week ranges (model, 00:00 UTC), computing the ones not cached together."""
+    known = {(id(m), d): _MISC.get((m._ck, "yr", d)) for m, d in items}
+    todo = [(m, d) for m, d in items if known[(id(m), d)] is None]
+    if todo:
+        for (m, d), value in zip(todo, _years(todo), strict=True):
+            _MISC.put((m._ck, "yr", d), value)
+            known[(id(m), d)] = value
+    return [known[(id(m), d)] for m, d in items]  # type: ignore[misc]
+
+
+def _years(todo: list[Item]) -> list[tuple[int, int, int, int]]:
+    # 52-week ranges from week plans (whole weeks) and day plans (ragged ends), vectorised.
+    parts: list[Item] = []
+    is_week: list[bool] = []
+    counts = []
+    for m, d in todo:
+        pieces = m.year_parts(d)
+        parts += [(m, start) for start, _ in pieces]
+        is_week += [w for _, w in pieces]
+        counts.append(len(pieces))
+    params, rows, starts = _rows(parts) if parts else _rows([(todo[0][0], 0)])
+    weekly = np.array(is_week, dtype=bool)
+    bid_h = np.zeros(len(parts), dtype=np.int64)
+    bid_l, at_h, at_l = bid_h.copy(), starts.copy(), starts.copy()
+    for mask, compute in ((weekly, week_plans), (~weekly, day_plans)):
+        if mask.any():
+            high, low, when_h, when_l = compute(params, TICKS, rows[mask], starts[mask])
+            bid_h[mask], bid_l[mask] = high, low
+            if compute is week_plans:
+                at_h[mask], at_l[mask] = when_h, when_l
+    sizes = np.array(counts, dtype=np.int64)
+    full = sizes > 0
+    first = (np.cumsum(sizes) - sizes)[full]
+    result = np.zeros((len(todo), 4), dtype=np.int64)
+    if parts:
+        high = TICKS.up(bid_h, params.quote[rows], params.spread_ticks[rows])
+        top = np.maximum.reduceat(high, first)
+        low = np.minimum.reduceat(bid_l, first)
+        # On ties the later day wins.
+        top_day = np.where(high == np.repeat(top, sizes[full]), at_h, -1)
+        low_day = np.where(bid_l == np.repeat(low, sizes[full]), at_l, -1)
+        result[full] = np.stack(
+            [top, np.maximum.reduceat(top_day, first), low, np.maximum.reduceat(low_day, first)],
+            axis=1,
+        )
+    return [(a, b, c, d) for a, b, c, d in result.tolist()]
+
+
+def _generate(items: list[tuple[MarketModel, Plan]]) -> Trades:
+    # The trades of many markets' blocks in one vectorised pass (see blockgen.py).
+    params, rows, _ = _rows([(m, p.start) for m, p in items])
+    columns = {f: np.array([getattr(p, f) for _, p in items], dtype=np.int64) for f in PLAN_FIELDS}
+    return generate(params, TICKS, rows, columns, _SIZE_MULT)
+
+
+def _batches(items: list[tuple[MarketModel, Plan]]) -> Iterator[list[tuple[MarketModel, Plan]]]:
+    # Runs of blocks with at most _BATCH_TRADES trades together (one block may exceed it).
+    batch: list[tuple[MarketModel, Plan]] = []
+    weight = 0
+    for item in items:
+        if batch and weight + item[1].n > _BATCH_TRADES:
+            yield batch
+            batch, weight = [], 0
+        batch.append(item)
+        weight += item[1].n
+    if batch:
+        yield batch
+
+
+def fill_aggs(items: list[Item]) -> None:
+    """Compute and cache the aggregates of the blocks (model, start) not cached yet.
+
+    Only the aggregates are kept: the trades are never materialised as Python objects.
+    """
+    todo = [(m, s) for m, s in items if _AGGS.get((m._ck, s, m.block_length(s))) is None]
+    if not todo:
+        return
+    fill_plans(todo)
+    work = []
+    for m, s in todo:
+        plan = m.plan(s)
+        if plan.n:
+            work.append((m, plan))
+        else:
+            _AGGS.put((m._ck, s, plan.length), EMPTY)
+    for batch in _batches(work):
+        for (m, plan), agg in zip(batch, _generate(batch).aggregates(), strict=True):
+            _AGGS.put((m._ck, plan.start, plan.length), agg)
+
+
+def fill_blocks(items: list[Item]) -> list[Block]:
+    """Return the blocks (model, start), generating the ones not cached in vectorised batches."""
+    fill_plans(items)
+    out: dict[int, Block] = {}
+    todo = []
+    for k, (m, s) in enumerate(items):
+        cached = _BLOCKS.get((m._ck, s, m.block_length(s)))
+        if cached is not None:
+            out[k] = cached
+        else:
+            todo.append((k, m, m.plan(s)))
+    for batch in _batches([(m, plan) for _, m, plan in todo]):
+        trades = _generate(batch)
+        for j, (m, plan) in enumerate(batch):
+            block = Block(plan.start, plan.length, *trades.lists(j))
+            key = (m._ck, plan.start, plan.length)
+            _BLOCKS.put(key, block, cost=max(1, plan.n))
+            _AGGS.put(key, block.agg)
+    for k, m, plan in todo:
+        out[k] = m.block(plan.start)
+    return [out[k] for k in range(len(items))]
+
+
+def last_trades(models: list[MarketModel], asof: int) -> list[tuple[Block, int] | None]:
+    """Return each market's block and index of its last trade published by ``asof``.
+
+    The same as ``MarketModel.last_trade_index`` for each, with the blocks of all markets
+    generated together, an hour at a time.
+    """
+    found: list[tuple[Block, int] | None] = [None] * len(models)
+    looking = [(k, m, m.block_start(asof - m.lag)) for k, m in enumerate(models)]
+    while looking:
+        fill_plans([(m, s) for _, m, s in looking])
+        traded = [(k, m, s) for k, m, s in looking if m.plan(s).n]
+        blocks = dict(
+            zip([k for k, _, _ in traded], fill_blocks([(m, s) for _, m, s in traded]), strict=True)
+        )
+        further = []
+        for k, m, start in looking:
+            block = blocks.get(k)
+            i = bisect_right(block.ts, asof - m.lag) - 1 if block is not None else -1
+            if i >= 0 and block is not None:
+                found[k] = (block, i)
+            elif start > m.history_start:
+                further.append((k, m, m.prev_block(start)))
+        looking = further
+    return found
+
+
+def prepare(models: list[MarketModel], asof: int) -> None:
+    """Compute what tickers, trades and orderbooks of ``models`` as of ``asof`` need, at once.
+
+    Plans, 52-week ranges, the last day's aggregates and the edge blocks of every market are
+    generated in a few vectorised passes over all of them; later calls for those markets at
+    about that time are then cheap. Cold, this takes a while (tenths of a second for 300
+    markets, more with ``activity_scale``): call it off the event loop.
+    """
+    around = []
+    for m in models:
+        te = asof - m.lag
+        if te >= m.recent_start:
+            first = m.block_start(max(te - DAY_MS - HOUR_MS, m.recent_start))
+            around += [(m, s) for s in range(first, te + 1, HOUR_MS)]
+    fill_plans(around)
+    window: list[Item] = []
+    edges: list[Item] = []
+    years: list[Item] = []
+    found = last_trades(models, asof)
+    for m, last in zip(models, found, strict=True):
+        if last is None or last[0].start < m.recent_start:
+            continue
+        block, i = last
+        ts = block.ts[i]
+        first = m.block_start(max(ts - DAY_MS, m.recent_start))
+        window += [(m, s) for s in range(first + HOUR_MS, block.start, HOUR_MS)]
+        edges.append((m, first))
+        years.append((m, day_floor(ts)))
+    fill_years(years)
+    fill_aggs(window)
+    fill_blocks(edges)
+    for m, last in zip(models, found, strict=True):
+        if last is not None:
+            m.ticker_for(*last)
