@@ -8,9 +8,10 @@ high clock speed (the most messages a second the simulator's market mode produce
 2,500 on this machine), trades + tickers + orderbooks near the exchange's own limit, and the
 same at a fifth of that, where neither the exchange nor this process is saturated.
 
-Baseline in the same run: a bare websockets client on the same subscription that stamps each
-frame on arrival and hands it through an ``asyncio.Queue`` to a consumer task (the least any
-hand-over from a reader task to a consumer can cost).
+Baseline in the same run: bare aiohttp clients (the backbone's client library), one connection
+per data kind on the same subscription, that stamp each frame on arrival and hand it through an
+``asyncio.Queue`` to a consumer task (the least any hand-over from a reader task to a consumer
+can cost).
 
     python benchmarks/bench_latency.py [--seconds 30] [--trade-speed 800] [--mixed-speed 100]
         [--low-speed 20]
@@ -23,9 +24,10 @@ import asyncio
 import json
 import os
 import time
+from typing import Literal
 
+import aiohttp
 from bench_ingest import spawn_exchange
-from websockets.asyncio.client import connect
 
 from backbone import BackboneConfig, MarketDataBackbone
 from backbone.models import MarketRecord
@@ -85,8 +87,7 @@ async def bare_run(
     urls: dict[str, str], kinds: tuple[str, ...], seconds: float
 ) -> tuple[list[int], float]:
     latencies: list[int] = []
-    queue: asyncio.Queue[tuple[bytes | str, int]] = asyncio.Queue(maxsize=10_000)
-    subscribe = json.dumps([{"ticket": "bare"}] + [{"type": t, "codes": MARKETS} for t in kinds])
+    queue: asyncio.Queue[tuple[bytes, int]] = asyncio.Queue(maxsize=10_000)
 
     async def consume() -> None:
         clock = time.time_ns
@@ -94,21 +95,29 @@ async def bare_run(
             _, received_ns = await queue.get()
             latencies.append(clock() - received_ns)
 
-    async with connect(urls["ws_url"], max_size=None, compression=None) as ws:
-        await ws.send(subscribe)
-        consumer = asyncio.create_task(consume())
-        deadline = time.perf_counter() + 3.0 + seconds
-        started = 0.0
-        while time.perf_counter() < deadline:
-            data = await ws.recv()
+    async def read(ws: aiohttp.ClientWebSocketResponse[Literal[False]]) -> None:
+        while True:
+            _, data, _ = await ws.receive()
             await queue.put((data, time.time_ns()))
             await asyncio.sleep(0)  # hand over at once: the least latency a reader can give
-            if not started and time.perf_counter() > deadline - seconds:
-                latencies.clear()
-                started = time.perf_counter()
+
+    async with aiohttp.ClientSession() as http, asyncio.TaskGroup() as tasks:
+        # One connection per data kind, as the backbone keeps them.
+        running = [tasks.create_task(consume())]
+        for kind in kinds:
+            ws = await http.ws_connect(
+                urls["ws_url"], autoping=False, max_msg_size=0, compress=0, decode_text=False
+            )
+            await ws.send_str(json.dumps([{"ticket": "bare"}, {"type": kind, "codes": MARKETS}]))
+            running.append(tasks.create_task(read(ws)))
+        await asyncio.sleep(3.0)
+        latencies.clear()
+        started = time.perf_counter()
+        await asyncio.sleep(seconds)
         n = len(latencies)
         rate = n / (time.perf_counter() - started)
-        consumer.cancel()
+        for task in running:
+            task.cancel()
     return latencies[:n], rate
 
 

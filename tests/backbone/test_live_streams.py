@@ -290,3 +290,35 @@ async def test_get_ticker_simple_and_realtime_choice() -> None:
                 await bb.get_ticker("KRW-BTC", ChannelStrategy.WEBSOCKET_ONLY)
             ).source == "websocket"
             await live.aclose()
+
+
+@pytest.mark.parametrize("fmt", ["JSON_LIST", "SIMPLE_LIST"])
+async def test_list_formats_stream_and_a_full_trade_buffer_holds_the_socket_back(
+    fmt: str,
+) -> None:
+    config = fast_config(
+        ws_format=fmt, trade_buffer=2, stream_strategy=ChannelStrategy.WEBSOCKET_ONLY
+    )
+    async with running_exchange() as ex, backbone_on(ex, config) as bb:
+        tickers = Collector(bb.stream_ticker(["KRW-BTC", "KRW-ETH"]))
+        trades = bb.stream_trade(["KRW-BTC", "KRW-ETH"])
+        first = await anext(trades)  # subscribed; nobody reads on while the buffer fills
+
+        def trade_stats() -> tuple[int, int, int]:
+            (stats,) = [s for s in bb.statistics().streams if s.key == "trade"]
+            return stats.blocked, stats.buffered, stats.waiting
+
+        async with asyncio.timeout(15):
+            # A counter has no event to wait on: look again every 20 ms until it moves.
+            while trade_stats()[2] < 1:  # noqa: ASYNC110
+                await asyncio.sleep(0.02)
+        assert trade_stats() == (1, 2, 1)  # full, never more: the socket's reader waits
+        later = [await anext(trades) for _ in range(20)]
+        await tickers.wait_for(lambda items: len({r.symbol for r in items}) == 2, 15)
+        received = [first, *later]
+        assert all(t.source == "websocket" for t in received)
+        keys = [(t.symbol, t.sequential_id) for t in received]
+        assert len(set(keys)) == len(keys)
+        assert all(isinstance(r, TickerData) and r.source == "websocket" for r in tickers.items)
+        await trades.aclose()
+        await tickers.aclose()
