@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import logging
+import time
 from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,7 +20,19 @@ from simulator.connection import Connection, Route
 from simulator.faults import Fault, Faults
 from simulator.firehose import FirehoseHub
 from simulator.markets import MarketSpec, build_spec, default_codes
-from simulator.model import DAY_MS, Block, Candle, MarketModel, Trade, candle_start, day_floor
+from simulator.model import (
+    DAY_MS,
+    HOUR_MS,
+    Block,
+    Candle,
+    MarketModel,
+    Trade,
+    candle_start,
+    day_floor,
+    last_trades,
+    prepare,
+    warm_feeds,
+)
 from simulator.wire import (
     ws_candle,
     ws_error,
@@ -34,6 +47,9 @@ log = logging.getLogger(__name__)
 
 _STATUS_UP = b'{"status":"UP"}'
 _HISTORY_WINDOW_DAYS = 7
+_STEP_BUDGET_S = 0.01  # the emitter yields to the event loop after this much work
+_WARM_AHEAD_MAX_MS = 6 * HOUR_MS  # what one off-loop warm-up covers at most
+_REQUESTS_WAITING = 128  # WebSocket requests a connection may have waiting to be applied
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +156,8 @@ class Exchange:
         self._heap: list[tuple[int, int, int, str]] = []
         self.emitted_until = self.start_ms
         self._kick = asyncio.Event()
+        self._warm_until = self.start_ms
+        self._warm_wanted = asyncio.Event()
         self._connects = RateWindow(self.config.ws_connect_limit_per_s)
         self.stats: dict[str, int] = {
             "ws_connections": 0, "ws_refused": 0, "ws_rate_limited": 0, "ws_idle_closed": 0,
@@ -196,6 +214,7 @@ class Exchange:
         self._tasks = asyncio.TaskGroup()
         await self._tasks.__aenter__()
         self._emitter = self._tasks.create_task(self._run_emitter())
+        self._warmer = self._tasks.create_task(self._run_warmer())
 
     async def close(self) -> None:
         """Close every socket and stop serving; safe to call twice."""
@@ -206,6 +225,7 @@ class Exchange:
         for conn in list(self._conns.values()):
             conn.close(1001, "exchange shutting down")
         self._emitter.cancel()
+        self._warmer.cancel()
         if self._tasks is not None:
             await self._tasks.__aexit__(None, None, None)
         if self._runner is not None:
@@ -261,6 +281,10 @@ class Exchange:
     def is_listed(self, code: str) -> bool:
         return code in self._specs
 
+    def knows(self, code: str) -> bool:
+        """Return whether ``code`` was ever listed here (delisted markets keep their truth)."""
+        return code in self._models
+
     # -- truth ----------------------------------------------------------------------------
 
     def truth_trades(
@@ -314,14 +338,18 @@ class Exchange:
 
         After sending a subscription, wait for its snapshot (or LIST_SUBSCRIPTIONS reply)
         before relying on settle: requests still in flight from a client are not known yet.
+        The event loop stays responsive meanwhile: first-time work runs on a worker thread
+        and publishing yields every few milliseconds.
 
         Raises:
             TimeoutError: the sockets did not take the frames within ``timeout_s``.
         """
         now = self.clock.now_ms()
-        self._step(now, limit=None)
-        self._check_idle(now)
         async with asyncio.timeout(timeout_s):
+            await self._warm(now)
+            for _ in iter(lambda: self._step(now), False):
+                await asyncio.sleep(0)  # more is due: let the loop serve others meanwhile
+            self._check_idle(now)
             for conn in list(self._conns.values()):
                 await conn.flushed()
 
@@ -337,11 +365,13 @@ class Exchange:
     async def _emit_forever(self) -> None:
         while True:
             now = self.clock.now_ms()
-            more = self._step(now, limit=20_000)
-            self._check_idle(now)
-            if more:
-                await asyncio.sleep(0)
+            if self._feeds and now + HOUR_MS > self._warm_until:
+                self._warm_wanted.set()
+            if self._step(now):
+                await asyncio.sleep(0)  # more is due: let the loop serve others meanwhile
                 continue
+            # Only once everything due is out: a socket is idle when nothing is due for it.
+            self._check_idle(now)
             wake_at = self._heap[0][0] if self._heap else now + 1000
             wake_at = min(wake_at, self._next_idle_deadline(), now + 1000)
             if isinstance(self.clock, ManualClock):
@@ -354,6 +384,28 @@ class Exchange:
             finally:
                 sleeper.cancel()
                 kicker.cancel()
+
+    async def _run_warmer(self) -> None:
+        # Keeps the streamed markets' next hour generated ahead of the emitter, off the loop.
+        while True:
+            await self._warm_wanted.wait()
+            self._warm_wanted.clear()
+            now = max(self.clock.now_ms(), self.emitted_until)
+            await self._warm(now - now % HOUR_MS + 2 * HOUR_MS - 1)
+
+    async def _warm(self, until: int) -> None:
+        # Generate off the loop what publishing up to ``until`` needs (see model.warm_feeds).
+        if until <= self._warm_until or not self._feeds:
+            return
+        start = max(self._warm_until, self.emitted_until)
+        until = min(until, start + _WARM_AHEAD_MAX_MS)
+        models = [feed.model for feed in self._feeds.values()]
+        try:
+            await asyncio.to_thread(warm_feeds, models, start, until)
+        except Exception:  # only a cache warm-up: the emitter computes what it needs anyway
+            log.exception("warming the streamed markets' next hours failed")
+            return
+        self._warm_until = max(self._warm_until, until)
 
     def _next_idle_deadline(self) -> int:
         timeout = int(self.config.idle_timeout_s * 1000)
@@ -376,10 +428,13 @@ class Exchange:
             feed = _Feed(code, self._models[code], self._order[code], self.emitted_until)
             self._feeds[code] = feed
             self._push(feed)
+            self._warm_until = min(self._warm_until, self.emitted_until)
 
-    def _step(self, until: int, limit: int | None) -> bool:
-        # Publish every event due at or before ``until`` in (time, market order) order.
+    def _step(self, until: int) -> bool:
+        # Publish every event due at or before ``until`` in (time, market order) order; after
+        # _STEP_BUDGET_S of work, stop and return True (more is due).
         heap = self._heap
+        deadline = time.perf_counter() + _STEP_BUDGET_S
         done = 0
         while heap and heap[0][0] <= until:
             t, _, version, code = heapq.heappop(heap)
@@ -392,7 +447,7 @@ class Exchange:
                 self._emit_trade(feed)
             self._push(feed)
             done += 1
-            if limit is not None and done >= limit:
+            if not done % 16 and time.perf_counter() > deadline:
                 self.emitted_until = max(self.emitted_until, min(until, t - 1))
                 return True
         self.emitted_until = max(self.emitted_until, until)
@@ -570,15 +625,18 @@ class Exchange:
         limits = RateWindow(
             self.config.ws_message_limit_per_s, self.config.ws_message_limit_per_min
         )
+        requests: asyncio.Queue[str] = asyncio.Queue(_REQUESTS_WAITING)
         try:
             async with asyncio.TaskGroup() as tg:
                 sender = tg.create_task(conn.run_sender())
+                applier = tg.create_task(self._apply_loop(conn, requests))
                 try:
-                    await self._read_loop(conn, limits)
+                    await self._read_loop(conn, limits, requests)
                 finally:
                     conn.closed = True
                     conn.wake()
                     sender.cancel()
+                    applier.cancel()
         finally:
             self._drop_routes(conn)
             self._conns.pop(conn.id, None)
@@ -586,7 +644,13 @@ class Exchange:
             del self._closed_conns[:-1000]
         return ws
 
-    async def _read_loop(self, conn: Connection, limits: RateWindow) -> None:
+    async def _read_loop(
+        self, conn: Connection, limits: RateWindow, requests: asyncio.Queue[str]
+    ) -> None:
+        # Answers pings at once and hands requests, in order, to the connection's applier:
+        # a request that needs first-time work must not hold up the pongs behind it. The
+        # queue is bounded (_REQUESTS_WAITING; the message rate limits keep it short): when
+        # it is full, reading waits.
         ws = conn.ws
         while not conn.closed:
             msg = await ws.receive()
@@ -626,12 +690,52 @@ class Exchange:
                     ws_error("Too Many Requests", "message rate limit exceeded").encode(), "error"
                 )
                 continue
+            await requests.put(raw)
+
+    async def _apply_loop(self, conn: Connection, requests: asyncio.Queue[str]) -> None:
+        # Applies a connection's requests in order; their snapshots' first-time work runs on
+        # a worker thread, then the subscription is applied at once on the loop.
+        while True:
+            raw = await requests.get()
             try:
                 request = parse_request(raw)
             except RequestError as exc:
                 conn.enqueue(ws_error(exc.name, exc.message).encode(), "error")
                 continue
-            self._apply_request(conn, request)
+            await self._prepare_snapshots(request)
+            if not conn.closed:
+                await self._apply_request(conn, request)
+
+    async def _prepare_snapshots(self, request: Request) -> None:
+        # Generate what the request's snapshots and streams need on a worker thread (a cold
+        # subscription to hundreds of markets takes a while); applying it on the loop is then
+        # quick.
+        if self.firehose is not None:
+            return
+        snapshots: dict[str, set[str]] = {}
+        streams: set[str] = set()
+        for sub in request.subs:
+            for code in sub.codes:
+                market = split_depth(code)[0]
+                if market not in self._specs:
+                    continue
+                if not sub.only_realtime:
+                    snapshots.setdefault(market, set()).add(sub.kind)
+                if not sub.only_snapshot and market not in self._feeds:
+                    streams.add(market)
+        if snapshots or streams:
+            await asyncio.to_thread(self._warm_for, snapshots, streams, self.emitted_until)
+
+    def _warm_for(self, snapshots: dict[str, set[str]], streams: set[str], asof: int) -> None:
+        models = [self._models[m] for m in sorted(snapshots)]
+        tickers = [m for m in models if "ticker" in snapshots[m.spec.code]]
+        prepare(tickers, asof)
+        last_trades([m for m in models if m not in tickers], asof)
+        for m in models:
+            for kind in snapshots[m.spec.code]:
+                if kind.startswith("candle."):
+                    m.candles(kind[7:], asof - m.lag + 1, 1, asof)
+        warm_feeds([self._models[m] for m in sorted(streams)], asof, asof + HOUR_MS)
 
     def _drop_routes(self, conn: Connection) -> None:
         for route in conn.routes:
@@ -648,7 +752,9 @@ class Exchange:
                 self._feeds.pop(route.market, None)
         conn.routes = []
 
-    def _apply_request(self, conn: Connection, request: Request) -> None:
+    async def _apply_request(self, conn: Connection, request: Request) -> None:
+        # Each subscribed (type, code) gets its snapshot as of what has been published and
+        # joins the streams at once; a long request yields to the loop between codes.
         if request.format is not None:
             conn.format = request.format
         if request.method == "LIST_SUBSCRIPTIONS" and not request.subs:
@@ -658,8 +764,7 @@ class Exchange:
         self._drop_routes(conn)
         conn.ticket = request.ticket
         conn.list_items = []
-        snapshot_at = self.emitted_until
-        new_routes: list[Route] = []
+        deadline = time.perf_counter() + _STEP_BUDGET_S
         for sub in request.subs:
             level = sub.level if sub.level is not None else 0
             conn.list_items.append(
@@ -675,25 +780,29 @@ class Exchange:
                     sub.kind, requested, market, min(depth, self.config.orderbook_depth), level
                 )
                 if self.firehose is not None:
-                    new_routes.append(route)
+                    conn.routes.append(route)
                     continue
                 if not sub.only_realtime:
-                    self._snapshot(conn, route, snapshot_at)
+                    self._snapshot(conn, route, self.emitted_until)
                 if not sub.only_snapshot:
-                    new_routes.append(route)
-        conn.routes = new_routes
+                    conn.routes.append(route)
+                    self._routes.setdefault(market, {}).setdefault(route.kind, []).append(
+                        (conn, route)
+                    )
+                    self._ensure_feed(market)
+                if time.perf_counter() > deadline:
+                    self._kick.set()
+                    await asyncio.sleep(0)
+                    if conn.closed:
+                        return
+                    deadline = time.perf_counter() + _STEP_BUDGET_S
         if self.firehose is not None:
             if conn.firehose is None:
                 conn.firehose = self.firehose.stream_for(conn)
             conn.wake()
             return
-        for route in new_routes:
-            self._routes.setdefault(route.market, {}).setdefault(route.kind, []).append(
-                (conn, route)
-            )
-            self._ensure_feed(route.market)
         for fault in self.faults.pending_malformed():
-            if new_routes:
+            if conn.routes:
                 self._inject_malformed(conn, fault)
         self._kick.set()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -16,7 +17,7 @@ from multidict import MultiMapping
 
 from simulator.config import ExchangeConfig
 from simulator.markets import SCALE, build_spec, tick_at
-from simulator.model import CANDLE_UNITS_MIN, DAY_MS, MarketModel, day_floor
+from simulator.model import CANDLE_UNITS_MIN, DAY_MS, MarketModel, day_floor, last_trades, prepare
 from simulator.wire import (
     rest_candle,
     rest_error,
@@ -179,7 +180,9 @@ class RestApi:
         skew_fault = ex.faults.skew(now)
         skew = skew_fault.params["ms"] if skew_fault is not None else 0
         try:
-            items = handler(params, asof, skew)
+            # First-time work (a cold ticker/all generates a day of every market) runs on a
+            # worker thread, so the event loop keeps serving sockets and pings meanwhile.
+            items = await asyncio.to_thread(handler, params, asof, skew)
         except RestError as exc:
             return self._respond(exc.status, rest_error(exc.status, exc.message), group, remaining)
         except Exception:
@@ -218,23 +221,24 @@ class RestApi:
         return [rest_market(self.ex.spec(code), details) for code in self.ex.markets]
 
     def ticker(self, params: Params, asof: int, skew: int) -> list[str]:
-        out = []
-        for code, model in self._models(params):
-            state = model.ticker_at(asof)
-            if state is not None:
-                out.append(rest_ticker(code, state, skew))
-        return out
+        return self._tickers(self._models(params), asof, skew)
 
     def ticker_all(self, params: Params, asof: int, skew: int) -> list[str]:
         quotes = [q.strip() for q in _required(params, "quote_currencies").split(",") if q.strip()]
         if not quotes or not all(_QUOTE.match(q) for q in quotes):
             raise RestError(400, INVALID)
+        ex = self.ex
+        chosen = [(c, ex.model(c)) for c in ex.markets if ex.spec(c).quote in quotes]
+        return self._tickers(chosen, asof, skew)
+
+    @staticmethod
+    def _tickers(models: list[tuple[str, MarketModel]], asof: int, skew: int) -> list[str]:
+        prepare([model for _, model in models], asof)
         out = []
-        for code in self.ex.markets:
-            if self.ex.spec(code).quote in quotes:
-                state = self.ex.model(code).ticker_at(asof)
-                if state is not None:
-                    out.append(rest_ticker(code, state, skew))
+        for code, model in models:
+            state = model.ticker_at(asof)
+            if state is not None:
+                out.append(rest_ticker(code, state, skew))
         return out
 
     def trades(self, params: Params, asof: int, skew: int) -> list[str]:
@@ -285,8 +289,8 @@ class RestApi:
                 raise RestError(400, INVALID)
             level = int(amount * SCALE)
         out = []
-        for code, model in models:
-            found = model.last_trade_index(asof - model.lag)
+        found_all = last_trades([m for _, m in models], asof)
+        for (code, model), found in zip(models, found_all, strict=True):
             if found is None or level not in model.supported_levels(found[0].price[found[1]]):
                 continue
             out.append(rest_orderbook(code, model.book_for(*found, level=level), count, skew))
@@ -294,8 +298,9 @@ class RestApi:
 
     def instruments(self, params: Params, asof: int, skew: int) -> list[str]:
         out = []
-        for code, model in self._models(params):
-            found = model.last_trade_index(asof - model.lag)
+        models = self._models(params)
+        found_all = last_trades([m for _, m in models], asof)
+        for (code, model), found in zip(models, found_all, strict=True):
             price = found[0].price[found[1]] if found else model.spec.base_price
             tick = tick_at(model.table, price)
             out.append(rest_instrument(code, model.spec.quote, tick, model.supported_levels(price)))
