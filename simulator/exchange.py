@@ -161,7 +161,8 @@ class Exchange:
         self._connects = RateWindow(self.config.ws_connect_limit_per_s)
         self.stats: dict[str, int] = {
             "ws_connections": 0, "ws_refused": 0, "ws_rate_limited": 0, "ws_idle_closed": 0,
-            "ws_slow_closed": 0, "rest_requests": 0, "rest_429": 0, "rest_418": 0,
+            "ws_slow_closed": 0, "ws_pongs_unsent": 0, "rest_requests": 0, "rest_429": 0,
+            "rest_418": 0,
         }  # fmt: skip
         self.firehose = (
             FirehoseHub(self.config.firehose, self.clock, self.model)
@@ -662,8 +663,8 @@ class Exchange:
                 stall = self.faults.stalling(conn.id, now)
                 if stall is not None:
                     stall.count("pongs_withheld")
-                else:
-                    await ws.pong(msg.data)
+                elif not await self._pong(conn, msg.data):
+                    return
                 continue
             if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
                 continue
@@ -736,6 +737,19 @@ class Exchange:
                 if kind.startswith("candle."):
                     m.candles(kind[7:], asof - m.lag + 1, 1, asof)
         warm_feeds([self._models[m] for m in sorted(streams)], asof, asof + HOUR_MS)
+
+    async def _pong(self, conn: Connection, data: bytes) -> bool:
+        """Answer a ping frame; return False when the socket is already closing.
+
+        A client that pings and goes away leaves a closing transport: that is counted
+        (``stats["ws_pongs_unsent"]``), not an error.
+        """
+        try:
+            await conn.ws.pong(data)
+        except ConnectionError:
+            self.stats["ws_pongs_unsent"] += 1
+            return False
+        return True
 
     def _drop_routes(self, conn: Connection) -> None:
         for route in conn.routes:

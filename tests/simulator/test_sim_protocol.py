@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -317,3 +319,25 @@ async def test_an_internal_error_is_an_upbit_500_and_the_server_keeps_serving(
     assert (status, body) == (500, {"error": {"name": 500, "message": "Internal server error"}})
     status, _, _ = await get(session, ex.rest_url + "/orderbook?markets=KRW-BTC")
     assert status == 200
+
+
+async def test_a_ping_on_a_closing_socket_is_counted_not_raised(
+    ex: Exchange, session: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = await connect(ex, session, autoping=False)
+    (conn,) = [c for c in ex._conns.values() if c.id == client.conn_id]
+    assert await ex._pong(conn, b"alive")
+    assert (await client.ws.receive(timeout=10)).type == aiohttp.WSMsgType.PONG
+    conn.request.transport.close()  # type: ignore[union-attr]
+    assert not await ex._pong(conn, b"too late")
+    assert ex.stats["ws_pongs_unsent"] == 1
+    # Clients that ping and vanish at once: whatever the race, nothing is logged as an error.
+    for _ in range(5):
+        raw = await session.ws_connect(ex.ws_url, autoping=False)
+        await raw.ping(b"bye")
+        raw._response.connection.transport.abort()  # type: ignore[union-attr]
+    assert (await client.ws.receive(timeout=10)).type == aiohttp.WSMsgType.CLOSED
+    async with asyncio.timeout(10):
+        while any(not c["closed"] for c in ex.connections()):  # noqa: ASYNC110
+            await asyncio.sleep(0.01)  # no event marks a server-side close; poll it
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
