@@ -1,7 +1,11 @@
 """Compaction: a partition's many small parts become one, without changing a single row.
 
 The rows of a partition's parts are concatenated in the parts' receive-time order (each
-part's rows keep their order), written under ``_tmp/``, fsynced, and linked into place as
+part's rows keep their order) and streamed, one row group at a time, into row groups of
+:data:`~recorder.parts.ROW_GROUP_ROWS` rows (memory stays that of one row group, whatever
+the partition's size; the merged file declares its ``(session_id, seq)`` order when the
+parts follow each other in it, which they do unless sessions overlap). The result is written
+under ``_tmp/``, fsynced, and linked into place as
 ``part-<first_ns>-<last_ns>.parquet`` (never over an existing file); then the old parts are
 deleted. An *intent* file written before the link lists the output and the inputs, so a
 crash between the link and the deletions is finished on the next compaction or recorder
@@ -38,7 +42,7 @@ from recorder.files import (
 )
 from recorder.files import tmp_path as new_tmp_path
 from recorder.layout import TMP_DIR, PartName, parse_part_name, partition_path
-from recorder.parts import read_part, write_parquet
+from recorder.parts import ROW_GROUP_ROWS, key_sorted, write_options
 from recorder.schema import DATASETS, schema_for, schema_version_of
 
 __all__ = ["CompactionBusy", "PartitionCompaction", "compact", "tidy"]
@@ -193,16 +197,15 @@ def _compact_partition(
         rows = sum(pq.read_metadata(p).num_rows for p in inputs)
         return PartitionCompaction(directory, inputs, None, rows)
     dataset = directory.relative_to(root).parts[0]
-    schema = schema_for(dataset)
-    tables = []
+    versions: list[int] = []
+    rows = 0
     for path in inputs:
-        metadata = pq.read_metadata(path).metadata
+        metadata = pq.read_metadata(path)
         try:
-            version = schema_version_of(metadata)
+            versions.append(schema_version_of(metadata.metadata))
         except ValueError as exc:
             raise RecordingFormatError(f"{path}: {exc}") from exc
-        tables.append(read_part(path).cast(schema_for(dataset, version)).cast(schema))
-    merged = pa.concat_tables(tables)
+        rows += metadata.num_rows
     first_ns = named[0][0].first_ns
     last_ns = max(name.last_ns for name, _ in named)
     symbol = _value(directory) if directory.name.startswith("symbol=") else None
@@ -210,13 +213,13 @@ def _compact_partition(
     with storage_errors("compacting", directory):
         tmp = new_tmp_path(root, ".parquet.tmp")
         try:
-            write_parquet(tmp, merged, compression)
-            if pq.read_metadata(tmp).num_rows != merged.num_rows:
+            _merge_parts(tmp, dataset, list(zip(inputs, versions, strict=True)), compression)
+            if pq.read_metadata(tmp).num_rows != rows:
                 raise RecordingFormatError(f"the merged part of {directory} lost rows: aborted")
             intent = {
                 "output": str(output.relative_to(root)),
                 "inputs": [str(p.relative_to(root)) for p in inputs],
-                "rows": merged.num_rows,
+                "rows": rows,
             }
             atomic_write_bytes(root, intent_path, json.dumps(intent).encode())
             if output in inputs:
@@ -225,9 +228,60 @@ def _compact_partition(
             elif not publish_file(tmp, output, replace=False):
                 intent_path.unlink()
                 _log.warning("%s appeared meanwhile: %s left as it was", output, directory)
-                return PartitionCompaction(directory, inputs, None, merged.num_rows)
+                return PartitionCompaction(directory, inputs, None, rows)
             _finish(root, intent_path, interrupted=False)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
-    return PartitionCompaction(directory, inputs, output, merged.num_rows)
+    return PartitionCompaction(directory, inputs, output, rows)
+
+
+def _row_groups(
+    inputs: list[tuple[Path, int]], columns: list[str] | None
+) -> Iterator[tuple[int, pa.Table]]:
+    # Every row group of the inputs in order with its file's schema version, one at a time
+    # (memory: one row group).
+    for path, version in inputs:
+        handle = pq.ParquetFile(path)
+        try:
+            for index in range(handle.num_row_groups):
+                yield version, handle.read_row_group(index, columns=columns)
+        finally:
+            handle.close()
+
+
+def _in_key_order(inputs: list[tuple[Path, int]]) -> bool:
+    # Whether the inputs' rows, concatenated in order, are in (session_id, seq) order.
+    previous: tuple[str, int] | None = None
+    for _version, keys in _row_groups(inputs, ["session_id", "seq"]):
+        if keys.num_rows == 0:
+            continue
+        if not key_sorted(keys):
+            return False
+        first = (keys["session_id"][0].as_py(), keys["seq"][0].as_py())
+        if previous is not None and first < previous:
+            return False
+        previous = (keys["session_id"][-1].as_py(), keys["seq"][-1].as_py())
+    return True
+
+
+def _merge_parts(tmp: Path, dataset: str, inputs: list[tuple[Path, int]], compression: str) -> None:
+    # Stream the inputs' rows into full row groups of the merged file, one row group at a
+    # time; declare the key order when the concatenation keeps it.
+    schema = schema_for(dataset)
+    options = write_options(schema, compression, key_sorted=_in_key_order(inputs))
+    with open(tmp, "wb") as handle:
+        with pq.ParquetWriter(handle, schema, **options) as writer:
+            pending: list[pa.Table] = []
+            held = 0
+            for version, group in _row_groups(inputs, None):
+                pending.append(group.cast(schema_for(dataset, version)).cast(schema))
+                held += group.num_rows
+                while held >= ROW_GROUP_ROWS:
+                    rows = pa.concat_tables(pending)
+                    writer.write_table(rows.slice(0, ROW_GROUP_ROWS), ROW_GROUP_ROWS)
+                    pending, held = [rows.slice(ROW_GROUP_ROWS)], held - ROW_GROUP_ROWS
+            if held:
+                writer.write_table(pa.concat_tables(pending), ROW_GROUP_ROWS)
+        handle.flush()
+        os.fsync(handle.fileno())

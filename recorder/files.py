@@ -5,6 +5,10 @@ its final name, and the directory holding it is fsynced. Newly created directori
 into their parents. A crash at any point leaves either no file or a complete one, plus debris
 in ``_tmp/`` that :func:`clean_tmp` removes on the next start.
 
+A writer publishing many files at once may collect the directories to fsync in a
+:class:`DirSync` and fsync each one once, after all its links: the files are complete under
+their final names either way, and the links are durable once :meth:`DirSync.sync` returns.
+
 Every ``OSError`` from the disk is translated into :class:`~recorder.errors.StorageError`
 with a message that says what to do.
 """
@@ -22,6 +26,7 @@ from recorder.errors import StorageError
 from recorder.layout import TMP_DIR
 
 __all__ = [
+    "DirSync",
     "atomic_write_bytes",
     "clean_tmp",
     "fsync_dir",
@@ -65,8 +70,36 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def make_dirs(path: Path) -> None:
-    """Create ``path`` and its missing parents, fsyncing each new entry into its parent."""
+class DirSync:
+    """Directories whose new entries must be made durable, each fsynced once by :meth:`sync`."""
+
+    def __init__(self) -> None:
+        self._pending: dict[Path, None] = {}
+
+    def add(self, directory: Path) -> None:
+        """Remember ``directory`` for the next :meth:`sync`."""
+        self._pending[directory] = None
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def sync(self) -> None:
+        """Fsync every remembered directory, deepest first, then forget them."""
+        for directory in sorted(self._pending, key=lambda d: len(d.parts), reverse=True):
+            fsync_dir(directory)
+        self._pending.clear()
+
+
+def _sync_now_or_later(directory: Path, later: DirSync | None) -> None:
+    if later is None:
+        fsync_dir(directory)
+    else:
+        later.add(directory)
+
+
+def make_dirs(path: Path, later: DirSync | None = None) -> None:
+    """Create ``path`` and its missing parents, fsyncing each new entry into its parent (now,
+    or in ``later``)."""
     missing: list[Path] = []
     cursor = path
     while not cursor.is_dir():
@@ -75,7 +108,7 @@ def make_dirs(path: Path) -> None:
     for directory in reversed(missing):
         with contextlib.suppress(FileExistsError):
             directory.mkdir()
-        fsync_dir(directory.parent)
+        _sync_now_or_later(directory.parent, later)
 
 
 def tmp_path(root: Path, suffix: str) -> Path:
@@ -86,14 +119,15 @@ def tmp_path(root: Path, suffix: str) -> Path:
     return tmp / f"{secrets.token_hex(8)}{suffix}"
 
 
-def publish_file(tmp: Path, final: Path, *, replace: bool) -> bool:
-    """Move the complete, fsynced file ``tmp`` to ``final`` and make the move durable.
+def publish_file(tmp: Path, final: Path, *, replace: bool, later: DirSync | None = None) -> bool:
+    """Move the complete, fsynced file ``tmp`` to ``final`` and make the move durable (now,
+    or when ``later`` is synced).
 
     With ``replace=False`` an existing ``final`` is left alone and ``False`` is returned
     (``tmp`` stays for the caller to deal with); otherwise ``True``.
     """
     if not final.parent.is_dir():
-        make_dirs(final.parent)
+        make_dirs(final.parent, later)
     if replace:
         os.replace(tmp, final)
     else:
@@ -111,7 +145,7 @@ def publish_file(tmp: Path, final: Path, *, replace: bool) -> bool:
             os.replace(tmp, final)
         else:
             os.unlink(tmp)
-    fsync_dir(final.parent)
+    _sync_now_or_later(final.parent, later)
     return True
 
 

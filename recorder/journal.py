@@ -12,6 +12,9 @@ File format (little-endian)::
     header   b"TAPEJRNL" u32:length JSON{session_id, segment, schema_version}
     frame*   b"TJFR" u8:len(dataset) dataset u32:crc32(payload) u64:len(payload) payload
 
+Publishing fsyncs each part before it takes its final name and each directory it touched once,
+all before the segment is deleted.
+
 A crash can leave a torn last frame (a short header or payload, or a CRC mismatch); readers
 stop at the first such frame, and :func:`recover` truncates nothing but publishes every
 complete frame before it. Recovery replays segments oldest first, skipping rows already in a
@@ -36,7 +39,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from recorder.errors import RecordingFormatError
-from recorder.files import fsync_dir, make_dirs, storage_error, storage_errors
+from recorder.files import DirSync, fsync_dir, make_dirs, storage_error, storage_errors
 from recorder.layout import JOURNAL_DIR
 from recorder.parts import publish_table
 from recorder.schema import SCHEMA_VERSION, SUPPORTED_SCHEMA_VERSIONS, schema_for
@@ -120,14 +123,14 @@ class JournalSegment:
         """
         if self._fd is None:
             raise RuntimeError(f"journal segment {self.path} is closed")
-        chunks: list[bytes] = []
         rows = 0
+        chunks: list[bytes | pa.Buffer] = []
         for dataset, batch in batches:
             payload = batch.serialize()
             name = dataset.encode()
             chunks.append(_FRAME_HEAD.pack(_FRAME_MAGIC, len(name)) + name)
             chunks.append(_FRAME_TAIL.pack(zlib.crc32(payload), payload.size))
-            chunks.append(payload.to_pybytes())
+            chunks.append(payload)  # joined below without an intermediate copy
             rows += batch.num_rows
         blob = b"".join(chunks)
         try:
@@ -264,13 +267,22 @@ def publish_segment(
     rows: dict[str, int] = {}
     written: list[Path] = []
     last_ns: int | None = None
+    dirs = DirSync()
     for dataset, batches in contents.batches.items():
         table = pa.Table.from_batches(batches, schema=schema_for(dataset))
-        written += publish_table(root, dataset, table, compression=compression, dedupe=dedupe)
+        written += publish_table(
+            root, dataset, table, compression=compression, dedupe=dedupe, later=dirs
+        )
         rows[dataset] = table.num_rows
         if table.num_rows:
             newest = pc.max(table["received_ns"]).as_py()
             last_ns = newest if last_ns is None else max(last_ns, newest)
+        del table
+    contents.batches.clear()
+    # Every part is complete under its name; its directory entry must be durable before the
+    # journal that could rebuild it goes: one fsync per directory touched, then the delete.
+    with storage_errors("making the parts durable under", root):
+        dirs.sync()
     with storage_errors("removing the published journal segment", path):
         path.unlink()
         fsync_dir(path.parent)

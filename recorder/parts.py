@@ -5,6 +5,20 @@ function of its rows (:func:`recorder.layout.partition_path`). Two sets of rows 
 name only when their receive-time ranges are identical (e.g. one REST response cut by a
 rotation); the second is then merged into the first, keyed on ``(session_id, seq)``, so
 writing the same rows twice (a recovery replaying a journal) never duplicates a row.
+
+How the Parquet files are written (:func:`write_options`), for readers that want to rely on it:
+
+- row groups hold at most :data:`ROW_GROUP_ROWS` rows, so a reader needs one row group's
+  memory at a time and a time window skips the row groups outside it;
+- statistics (min/max) are kept for the key columns (``session_id``, ``seq``,
+  ``received_ns``), the exchange times, ``symbol`` and ``sequential_id``; not for prices and
+  sizes, whose min/max nobody filters on and which cost as much to compute as the rest;
+- dictionary encoding is used for string columns only; ``seq`` and ``received_ns`` are
+  delta-encoded;
+- when the rows are in ``(session_id, seq)`` order (every part the recorder writes, and
+  compacted files whose parts follow each other), each row group declares it as its
+  Parquet ``sorting_columns`` (``session_id`` then ``seq``, ascending), so a reader in
+  delivery order can skip checking it.
 """
 
 from __future__ import annotations
@@ -15,23 +29,26 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from recorder.files import publish_file, storage_errors, tmp_path
+from recorder.files import DirSync, publish_file, storage_errors, tmp_path
 from recorder.layout import parse_part_name, partition_dir, partition_path
 from recorder.schema import DATE_ONLY_DATASETS, schema_for
 
 __all__ = [
     "COMPRESSIONS",
+    "ROW_GROUP_ROWS",
     "Partition",
     "existing_keys",
+    "key_sorted",
     "publish_table",
     "read_part",
     "split_partitions",
+    "write_options",
     "write_parquet",
     "write_part",
 ]
@@ -39,9 +56,14 @@ __all__ = [
 COMPRESSIONS: Final = ("zstd", "snappy", "gzip", "lz4", "brotli", "none")
 """Parquet compressions the recorder writes (``none``: uncompressed)."""
 
+ROW_GROUP_ROWS: Final = 65_536
+"""The most rows a row group of any file tape writes holds."""
+
 _NS_PER_DAY: Final = 86_400_000_000_000
 _EPOCH: Final = date(1970, 1, 1)
 _KEY: Final = ("session_id", "seq")
+_STATISTICS: Final = frozenset({"session_id", "seq", "received_ns", "symbol", "sequential_id"})
+_DELTA: Final = ("seq", "received_ns")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,36 +79,101 @@ class Partition:
 def split_partitions(dataset: str, table: pa.Table) -> Iterator[Partition]:
     """Yield the partitions of ``table`` (rows of ``dataset``), by UTC receive date and symbol.
 
-    Rows keep their relative order inside each partition. Partitions are built one at a
-    time: write each before asking for the next to keep memory to one partition.
+    Rows keep their relative order inside each partition. The rows are reordered once by a
+    stable sort on (date, symbol), and each partition is a slice of the result: one copy of
+    the table at most, whatever the number of partitions.
     """
     if table.num_rows == 0:
         return
     days = pc.divide(table["received_ns"], _NS_PER_DAY)
-    low, high = pc.min_max(days).values()
-    for day_number in range(low.as_py(), high.as_py() + 1):
-        rows = table if low == high else table.filter(pc.equal(days, day_number))
-        if rows.num_rows == 0:
-            continue
-        day = _EPOCH + timedelta(days=day_number)
-        if dataset in DATE_ONLY_DATASETS:
-            yield Partition(dataset, day, None, rows)
-            continue
-        # A stable sort by symbol; each partition then takes only its own rows, so the
-        # memory needed is one partition's, not the whole table's again.
-        order = pc.sort_indices(rows, [("symbol", "ascending")])
-        runs = pc.run_end_encode(rows["symbol"].take(order).combine_chunks())
-        start = 0
-        for end, symbol in zip(runs.run_ends.to_pylist(), runs.values.to_pylist(), strict=True):
-            yield Partition(dataset, day, symbol, rows.take(order.slice(start, end - start)))
-            start = end
+    low, high = (v.as_py() for v in pc.min_max(days).values())
+    by_symbol = dataset not in DATE_ONLY_DATASETS
+    if low == high:
+        if not by_symbol:
+            yield Partition(dataset, _EPOCH + timedelta(days=low), None, table)
+            return
+        first, last = (v.as_py() for v in pc.min_max(table["symbol"]).values())
+        if first == last:
+            yield Partition(dataset, _EPOCH + timedelta(days=low), first, table)
+            return
+    keys = pa.table({"day": days, **({"symbol": table["symbol"]} if by_symbol else {})})
+    sort_keys = [(name, "ascending") for name in keys.column_names]
+    order = pc.sort_indices(keys, sort_keys=sort_keys)  # stable: equal keys keep their order
+    ordered = table.take(order)
+    ordered_keys = keys.take(order).combine_chunks()
+    ends = _run_ends(ordered_keys)
+    start = 0
+    for end in ends:
+        day_number = ordered_keys["day"][start].as_py()
+        symbol = ordered_keys["symbol"][start].as_py() if by_symbol else None
+        yield Partition(
+            dataset, _EPOCH + timedelta(days=day_number), symbol, ordered.slice(start, end - start)
+        )
+        start = end
+
+
+def _run_ends(keys: pa.Table) -> list[int]:
+    # Where each run of equal keys ends in rows sorted by those keys.
+    count = keys.num_rows
+    change = None
+    for column in keys.columns:
+        differs = pc.not_equal(column.slice(1), column.slice(0, count - 1))
+        change = differs if change is None else pc.or_(change, differs)
+    assert change is not None
+    starts = pc.indices_nonzero(change).to_pylist()
+    return [s + 1 for s in starts] + [count]
+
+
+def key_sorted(table: pa.Table) -> bool:
+    """Return whether ``table``'s rows are in ``(session_id, seq)`` order."""
+    count = table.num_rows
+    if count < 2:
+        return True
+    sessions, seqs = table["session_id"], table["seq"]
+    low, high = pc.min_max(sessions).values()
+    if low == high:
+        return bool(pc.all(pc.greater_equal(seqs.slice(1), seqs.slice(0, count - 1))).as_py())
+    later = pc.greater(sessions.slice(1), sessions.slice(0, count - 1))
+    same = pc.equal(sessions.slice(1), sessions.slice(0, count - 1))
+    rising = pc.greater_equal(seqs.slice(1), seqs.slice(0, count - 1))
+    return bool(pc.all(pc.or_(later, pc.and_(same, rising))).as_py())
+
+
+def _leaves(field: pa.Field) -> list[str]:
+    if pa.types.is_list(field.type):
+        return [f"{field.name}.list.element"]
+    return [field.name]
+
+
+def write_options(schema: pa.Schema, compression: str, *, key_sorted: bool) -> dict[str, Any]:
+    """Return the keyword arguments of ``pyarrow.parquet.ParquetWriter`` (and
+    ``write_table``) for a file of ``schema`` (see the module's description)."""
+    strings = [
+        leaf
+        for f in schema
+        if pa.types.is_string(f.type)
+        or (pa.types.is_list(f.type) and pa.types.is_string(f.type.value_type))
+        for leaf in _leaves(f)
+    ]
+    statistics = [f.name for f in schema if f.name in _STATISTICS or pa.types.is_timestamp(f.type)]
+    options: dict[str, Any] = {
+        "compression": None if compression == "none" else compression,
+        "use_dictionary": strings,
+        "write_statistics": statistics,
+        "column_encoding": {name: "DELTA_BINARY_PACKED" for name in _DELTA if name in schema.names},
+    }
+    if key_sorted:
+        index = schema.get_field_index
+        options["sorting_columns"] = [pq.SortingColumn(index(name)) for name in _KEY]
+    return options
 
 
 def write_parquet(path: Path, table: pa.Table, compression: str) -> None:
-    """Write ``table`` to ``path`` and fsync it (the caller publishes it)."""
-    codec = None if compression == "none" else compression
+    """Write ``table`` to ``path`` in row groups of at most :data:`ROW_GROUP_ROWS` and fsync
+    it (the caller publishes it)."""
+    options = write_options(table.schema, compression, key_sorted=key_sorted(table))
     with open(path, "wb") as handle:
-        pq.write_table(table, handle, compression=codec)
+        pq.write_table(table, handle, row_group_size=ROW_GROUP_ROWS, **options)
         handle.flush()
         os.fsync(handle.fileno())
 
@@ -137,12 +224,19 @@ def _without(table: pa.Table, keys: pa.Table) -> pa.Table:
 
 
 def write_part(
-    root: Path, part: Partition, *, compression: str, dedupe: bool = False
+    root: Path,
+    part: Partition,
+    *,
+    compression: str,
+    dedupe: bool = False,
+    later: DirSync | None = None,
 ) -> Path | None:
     """Write one partition's rows into their part file and return its path.
 
     With ``dedupe=True`` (recovery), rows whose ``(session_id, seq)`` is already in an
     overlapping part of the partition are skipped; ``None`` is returned when none is left.
+    With ``later``, the directories to fsync are collected there for the caller to sync
+    (the file itself is complete and fsynced before it takes its name, either way).
 
     Raises:
         StorageError: the disk refused the write; no partial file is left under a final name.
@@ -163,13 +257,13 @@ def write_part(
         tmp = tmp_path(root, ".parquet.tmp")
         try:
             write_parquet(tmp, table, compression)
-            if not publish_file(tmp, final, replace=False):
+            if not publish_file(tmp, final, replace=False, later=later):
                 # Same receive-time range as an existing part: merge, never overwrite.
                 merged = _merge(read_part(final), table)
                 if merged is None:
                     return final
                 write_parquet(tmp, merged, compression)
-                publish_file(tmp, final, replace=True)
+                publish_file(tmp, final, replace=True, later=later)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
@@ -179,22 +273,38 @@ def write_part(
 def _merge(existing: pa.Table, new: pa.Table) -> pa.Table | None:
     existing = existing.cast(new.schema)
     fresh = _without(new, existing.select(list(_KEY)))
-    return pa.concat_tables([existing, fresh]) if fresh.num_rows else None
+    if not fresh.num_rows:
+        return None
+    merged = pa.concat_tables([existing, fresh])
+    order = pc.sort_indices(merged, sort_keys=[(name, "ascending") for name in _KEY])
+    return merged.take(order)
 
 
 def publish_table(
-    root: Path, dataset: str, table: pa.Table, *, compression: str, dedupe: bool = False
+    root: Path,
+    dataset: str,
+    table: pa.Table,
+    *,
+    compression: str,
+    dedupe: bool = False,
+    later: DirSync | None = None,
 ) -> list[Path]:
     """Write ``table`` (rows of ``dataset`` in delivery order) into one part per partition.
 
-    Return the parts written.
+    Return the parts written. Without ``later`` the directories are fsynced before this
+    returns; with it, they are left to the caller's :meth:`DirSync.sync`.
 
     Raises:
         StorageError: the disk refused a write; parts already written stay valid.
     """
+    own = later is None
+    dirs = DirSync() if later is None else later
     written: list[Path] = []
     for part in split_partitions(dataset, table):
-        path = write_part(root, part, compression=compression, dedupe=dedupe)
+        path = write_part(root, part, compression=compression, dedupe=dedupe, later=dirs)
         if path is not None:
             written.append(path)
+    if own:
+        with storage_errors("making the parts durable under", root / dataset):
+            dirs.sync()
     return written

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import shutil
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from recorder_factories import BASE_NS, event, orderbook, ticker, trade
 
-from recorder import recover, write_recording
+from recorder import parts, recover, write_recording
 from recorder.compact import CompactionBusy, _compaction_lock, compact, tidy
 from recorder.journal import JournalSegment
 from recorder.layout import parse_part_name
@@ -18,6 +20,7 @@ from recorder.parts import read_part
 from recorder.rows import to_batch
 
 SECOND = 1_000_000_000
+compact_module = importlib.import_module("recorder.compact")  # the module, not the function
 
 
 def _sessions(root: Path, count: int) -> None:
@@ -140,3 +143,38 @@ def test_recovery_after_a_compaction_does_not_duplicate(tmp_path: Path) -> None:
     keys = read_part(part).select(["session_id", "seq"]).to_pylist()
     assert len(keys) == 7
     assert len({(k["session_id"], k["seq"]) for k in keys}) == 7
+
+
+def _row_groups(path: Path) -> list[pq.RowGroupMetaData]:
+    meta = pq.read_metadata(path)
+    return [meta.row_group(i) for i in range(meta.num_row_groups)]
+
+
+def test_compaction_fills_capped_row_groups_and_declares_the_order_it_keeps(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(parts, "ROW_GROUP_ROWS", 7)  # small groups, to see them filled
+    monkeypatch.setattr(compact_module, "ROW_GROUP_ROWS", 7)
+    _sessions(tmp_path, 4)  # four parts of 5 rows per partition
+    directory = tmp_path / "trade" / "date=2025-11-26" / "symbol=KRW-BTC"
+    before = _partition_rows(directory)
+    compact(tmp_path, datasets=("trade",))
+    (part,) = directory.glob("part-*.parquet")
+    assert read_part(part).equals(before)
+    groups = _row_groups(part)
+    assert [g.num_rows for g in groups] == [7, 7, 6]
+    assert all(g.sorting_columns == (pq.SortingColumn(0), pq.SortingColumn(1)) for g in groups)
+
+
+def test_parts_of_overlapping_sessions_keep_their_order_and_declare_none(tmp_path: Path) -> None:
+    late = [trade("KRW-BTC", i, BASE_NS + (i + 2) * SECOND) for i in range(5)]
+    early = [trade("KRW-BTC", 100 + i, BASE_NS + i * SECOND) for i in range(5)]
+    write_recording(tmp_path, late, session_id="s-a")  # the smaller id received later
+    write_recording(tmp_path, early, session_id="s-b")
+    directory = tmp_path / "trade" / "date=2025-11-26" / "symbol=KRW-BTC"
+    before = _partition_rows(directory)
+    assert before["session_id"].to_pylist()[0] == "s-b"
+    compact(tmp_path, datasets=("trade",))
+    (part,) = directory.glob("part-*.parquet")
+    assert read_part(part).equals(before)
+    assert all(not g.sorting_columns for g in _row_groups(part))

@@ -22,7 +22,7 @@ from recorder import (
     write_recording,
 )
 from recorder.layout import dataset_glob, parse_part_name
-from recorder.parts import read_part
+from recorder.parts import ROW_GROUP_ROWS, read_part
 from recorder.schema import SCHEMA_VERSION, schema_for, schema_version_of
 
 SECOND = 1_000_000_000
@@ -163,3 +163,27 @@ def test_a_foreign_root_manifest_is_refused(tmp_path: Path) -> None:
     (tmp_path / "tape.json").write_text('{"format": "tape-recording", "layout_version": 99}')
     with pytest.raises(RecordingFormatError, match="newer tape"):
         write_recording(tmp_path, [ticker("KRW-BTC", BASE_NS)])
+
+
+def test_parts_cap_their_row_groups_and_declare_the_delivery_order(tmp_path: Path) -> None:
+    count = ROW_GROUP_ROWS + 100
+    write_recording(
+        tmp_path, [trade("KRW-BTC", i, BASE_NS + i * 1000) for i in range(count)], session_id="s"
+    )
+    (part,) = (tmp_path / "trade").rglob("*.parquet")
+    meta = pq.read_metadata(part)
+    sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+    assert sizes == [ROW_GROUP_ROWS, 100]
+    names = meta.schema.to_arrow_schema().names
+    key = (pq.SortingColumn(names.index("session_id")), pq.SortingColumn(names.index("seq")))
+    for index in range(meta.num_row_groups):
+        group = meta.row_group(index)
+        assert group.sorting_columns == key
+        with_statistics = {
+            group.column(i).path_in_schema
+            for i in range(group.num_columns)
+            if group.column(i).is_stats_set
+        }
+        assert {"session_id", "seq", "received_ns", "trade_timestamp"} <= with_statistics
+        assert "trade_price" not in with_statistics  # prices: no min/max worth its cost
+    assert read_part(part)["seq"].to_pylist() == list(range(count))
