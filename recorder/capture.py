@@ -28,23 +28,25 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
-from dataclasses import dataclass
+from collections.abc import AsyncGenerator, Callable, Coroutine, Iterable
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from backbone.client import MarketDataBackbone
-from backbone.errors import BackboneError
-from backbone.models import ConnectionEvent, EventKind, MarketRecord, TradeData
+from backbone.config import BackboneConfig
+from backbone.errors import BackboneError, UpbitAPIError
+from backbone.models import ConnectionEvent, EventKind, Market, MarketRecord, TradeData
+from backbone.upbit.rest import RestClient
 from recorder.backfill import (
     earliest_reachable,
     last_recorded_trades,
     previous_session_end_ns,
     recorded_trade_ids,
 )
-from recorder.config import RecorderConfig
+from recorder.config import REST_GROUP_LIMIT_PER_S, RecorderConfig
 from recorder.dedupe import TradeDeduper
 from recorder.errors import RecorderError
 from recorder.raw import RawTap
@@ -58,6 +60,7 @@ _log = logging.getLogger(__name__)
 _BACKFILL_CONCURRENCY = 4
 _REST_TRADES = 20
 _REST_CANDLES = 3
+_REST_BATCH = 50  # symbols per ticker/orderbook snapshot request (keeps the URL short)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +125,8 @@ class Recorder:
         self._stack = contextlib.AsyncExitStack()
         self._state = "new"
         self._symbols: set[str] = set()
+        self._recorded: set[str] = set()  # every symbol recorded in this session
+        self._markets: dict[str, Market] = {}
         self._groups: list[tuple[frozenset[str], list[asyncio.Task[None]]]] = []
         self._dedupe = TradeDeduper(config.dedupe_window_s)
         self._last_record: dict[str, float] = {}
@@ -131,6 +136,7 @@ class Recorder:
         self._rest_snapshots = 0
         self._rest_errors = 0
         self._background: set[asyncio.Task[None]] = set()
+        self._rest: RestClient | None = None
         self.backfill_done = asyncio.Event()
         """Set once the start-up backfill has finished (or was not needed)."""
 
@@ -154,7 +160,13 @@ class Recorder:
             raise RuntimeError("a Recorder is used once: create a new one")
         self._state = "open"
         config = self._config
-        symbols = list(config.symbols) if config.symbols else await self._listed()
+        if config.symbols:
+            symbols = list(config.symbols)
+            self._learn(await self._described_markets(), symbols)
+        else:
+            listed = await self._listed()
+            symbols = [m.symbol for m in listed]
+            self._learn(listed, symbols)
         self._symbols = set(symbols)
         session = RecordingSession(
             self._out,
@@ -163,11 +175,14 @@ class Recorder:
             symbols=tuple(sorted(symbols)),
             channels=config.channels,
             settings=config.as_settings(),
+            markets=self._market_entries(),
             clock_ns=self._clock_ns,
         )
         await session.__aenter__()
         self._session = session
         try:
+            if config.rest_snapshot_interval_s > 0:
+                self._rest = await self._stack.enter_async_context(self._reference_client())
             self._tasks = await self._stack.enter_async_context(asyncio.TaskGroup())
             if self._raw_tap is not None:
                 self._raw_tap.attach(session.put_nowait)
@@ -225,6 +240,32 @@ class Recorder:
         if failure is not None:
             raise failure
 
+    def _reference_client(self) -> RestClient:
+        # The snapshots' own client and budget: their share of each group, whatever the
+        # backbone's REST traffic (the backbone's budget must leave it free).
+        backbone = self._backbone.config
+        share = self._config.rest_share_per_s
+        if backbone.rest_requests_per_s + share > REST_GROUP_LIMIT_PER_S:
+            _log.warning(
+                "the backbone may send %d REST requests per second per group and the reference "
+                "snapshots %d: more than Upbit's %d; build the backbone with "
+                "BackboneConfig(rest_requests_per_s=%d)",
+                backbone.rest_requests_per_s,
+                share,
+                REST_GROUP_LIMIT_PER_S,
+                self._config.backbone_rest_requests_per_s,
+            )
+        return RestClient(
+            self._backbone.session.rest.base_url,
+            config=BackboneConfig(
+                rest_requests_per_s=share,
+                rest_timeout_s=backbone.rest_timeout_s,
+                rest_retries=backbone.rest_retries,
+            ),
+            clock_ns=self._clock_ns,
+            raw_sink=self._raw_tap,
+        )
+
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
         if self._tasks is None:
             raise RuntimeError("the recorder's task group is not running")
@@ -232,6 +273,10 @@ class Recorder:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
         return task
+
+    def accepted(self) -> dict[str, int]:
+        """Records accepted so far per dataset (cheaper than :meth:`statistics`: for polling)."""
+        return self._require().statistics().accepted
 
     def statistics(self) -> RecorderStatistics:
         """Counters now (cheap; call it for every status line)."""
@@ -262,13 +307,34 @@ class Recorder:
 
     # -- capture -------------------------------------------------------------------------
 
-    async def _listed(self) -> list[str]:
+    async def _listed(self) -> list[Market]:
         quote = (self._config.quote or "").upper()
         markets = await self._backbone.get_markets()
-        symbols = [m.symbol for m in markets if m.quote_currency.upper() == quote]
-        if not symbols:
+        chosen = [m for m in markets if m.quote_currency.upper() == quote]
+        if not chosen:
             raise RecorderError(f"no market is listed with quote currency {quote!r}")
-        return symbols
+        return chosen
+
+    async def _described_markets(self) -> list[Market]:
+        # The names of explicitly chosen symbols are a courtesy: recording goes on without.
+        try:
+            return await self._backbone.get_markets()
+        except BackboneError as exc:
+            _log.warning("could not fetch the market list (no names in the manifest): %s", exc)
+            return []
+
+    def _learn(self, markets: Iterable[Market], symbols: Iterable[str]) -> None:
+        # Remember how the exchange describes the recorded symbols, for the session manifest.
+        wanted = set(symbols)
+        self._markets.update((m.symbol, m) for m in markets if m.symbol in wanted)
+        self._recorded |= wanted
+
+    def _market_entries(self) -> tuple[dict[str, Any], ...]:
+        return tuple(
+            {**asdict(self._markets[s]), "caution": list(self._markets[s].caution)}
+            for s in sorted(self._recorded)
+            if s in self._markets
+        )
 
     def _start_group(self, symbols: frozenset[str]) -> None:
         tasks = [
@@ -277,7 +343,7 @@ class Recorder:
         ]
         self._groups.append((symbols, tasks))
 
-    def _stream(self, channel: str, symbols: Iterable[str]) -> AsyncIterator[MarketRecord]:
+    def _stream(self, channel: str, symbols: Iterable[str]) -> AsyncGenerator[MarketRecord, None]:
         backbone = self._backbone
         chosen = sorted(symbols)
         if channel == "ticker":
@@ -289,23 +355,29 @@ class Recorder:
         return backbone.stream_candle(chosen, self._config.candle_timeframe)
 
     async def _consume(self, channel: str, symbols: frozenset[str]) -> None:
-        put = self._require().put
+        # The hot path: a few operations per record, no coroutine unless the sink is full.
+        sink = self._require().sink
+        put_nowait, room = sink.put_nowait, sink.room
         first_time = self._dedupe.first_time
         last = self._last_record
+        monotonic = time.monotonic
         stream = self._stream(channel, symbols)
-        async with contextlib.aclosing(stream):  # type: ignore[type-var]
+        async with contextlib.aclosing(stream):
             async for record in stream:
                 if type(record) is TradeData and not first_time(
                     record.symbol, record.sequential_id
                 ):
                     continue
-                last[channel] = time.monotonic()
-                await put(record)
+                last[channel] = monotonic()
+                if room.is_set():
+                    put_nowait(record)
+                else:
+                    await sink.put(record)
 
     async def _events(self) -> None:
         put = self._require().put
         stream = self._backbone.stream_events()
-        async with contextlib.aclosing(stream):  # type: ignore[type-var]
+        async with contextlib.aclosing(stream):
             async for event in stream:
                 self._count_gap(event)
                 await put(event)
@@ -320,51 +392,79 @@ class Recorder:
             self._unrepaired += 1
 
     async def _shadow(self, channel: str) -> None:
+        # One channel's reference snapshots: every interval, the whole symbol list in
+        # batches (ticker, orderbook) or the next symbols in turn (trade, candle), paced at
+        # the configured share of the channel's rate-limit group.
         config = self._config
-        put = self._require().put
-        fetch: Callable[[str], Awaitable[list[Any]]] = {
-            "ticker": lambda s: _one(self._backbone.get_ticker(s)),
-            "orderbook": lambda s: _one(self._backbone.get_orderbook(s)),
-            "trade": lambda s: self._backbone.get_trades(s, _REST_TRADES),
-            "candle": lambda s: self._backbone.get_candles(
-                s, config.candle_timeframe, _REST_CANDLES
-            ),
-        }[channel]
+        interval_s = config.rest_snapshot_interval_s
+        pace_s = 1.0 / config.rest_requests_per_s
+        batched = channel in ("ticker", "orderbook")
         turn = 0
         while True:
+            round_started = time.monotonic()
             symbols = sorted(self._symbols)
-            pause_s = max(
-                config.rest_snapshot_interval_s / max(len(symbols), 1),
-                1.0 / config.rest_requests_per_s,
-            )
-            if symbols:
-                symbol = symbols[turn % len(symbols)]
-                turn += 1
-                start_ns = self._clock_ns()
-                try:
-                    records = await fetch(symbol)
-                except BackboneError as exc:
-                    self._rest_errors += 1
-                    _log.info("REST snapshot of %s %s failed: %s", channel, symbol, exc)
-                    records = []
-                end_ns = self._clock_ns()
-                for record in records:
-                    self._rest_snapshots += 1
-                    await put(
-                        RestSnapshot(
-                            record=record, request_start_ns=start_ns, request_end_ns=end_ns
-                        )
+            if batched:
+                requests = [
+                    symbols[i : i + _REST_BATCH] for i in range(0, len(symbols), _REST_BATCH)
+                ]
+            else:
+                count = min(len(symbols), max(1, int(interval_s * config.rest_requests_per_s)))
+                requests = [[symbols[(turn + k) % len(symbols)]] for k in range(count)]
+                turn += count
+            for batch in requests:
+                sent = time.monotonic()
+                await self._snapshot(channel, batch)
+                await asyncio.sleep(max(0.0, pace_s - (time.monotonic() - sent)))
+            await asyncio.sleep(max(0.0, interval_s - (time.monotonic() - round_started)))
+
+    async def _snapshot(self, channel: str, symbols: list[str]) -> None:
+        rest = self._rest
+        if rest is None:
+            raise RuntimeError("the recorder's REST client is not open")
+        start_ns = self._clock_ns()
+        try:
+            if channel == "ticker":
+                records: list[MarketRecord] = list(await rest.ticker(symbols))
+            elif channel == "orderbook":
+                records = list(await rest.orderbook(symbols))
+            elif channel == "trade":
+                records = list(await rest.trades(symbols[0], count=_REST_TRADES))
+            else:
+                records = list(
+                    await rest.candles(
+                        symbols[0], self._config.candle_timeframe, count=_REST_CANDLES
                     )
-            await asyncio.sleep(pause_s)
+                )
+        except UpbitAPIError as exc:
+            self._rest_errors += 1
+            if len(symbols) > 1 and not exc.retryable:
+                # One symbol of the batch (a market delisted meanwhile) fails the whole request:
+                # halve the batch until the others get through again.
+                half = len(symbols) // 2
+                await self._snapshot(channel, symbols[:half])
+                await self._snapshot(channel, symbols[half:])
+                return
+            _log.info("REST snapshot of %s %s failed: %s", channel, ",".join(symbols), exc)
+            return
+        except BackboneError as exc:
+            self._rest_errors += 1
+            _log.info("REST snapshot of %s %s failed: %s", channel, ",".join(symbols), exc)
+            return
+        end_ns = self._clock_ns()
+        put = self._require().put
+        for record in records:
+            self._rest_snapshots += 1
+            await put(RestSnapshot(record=record, request_start_ns=start_ns, request_end_ns=end_ns))
 
     async def _refresh_markets(self) -> None:
         while True:
             await asyncio.sleep(self._config.market_refresh_interval_s)
             try:
-                listed = set(await self._listed())
+                markets = await self._listed()
             except (BackboneError, RecorderError) as exc:
                 _log.warning("could not refresh the market list: %s", exc)
                 continue
+            listed = {m.symbol for m in markets}
             added = listed - self._symbols
             removed = self._symbols - listed
             if removed:
@@ -379,6 +479,10 @@ class Recorder:
                 _log.warning("markets listed, now recorded: %s", ", ".join(sorted(added)))
                 self._symbols |= added
                 self._start_group(frozenset(added))
+            self._learn(markets, listed)
+            self._require().describe(
+                symbols=tuple(sorted(self._recorded)), markets=self._market_entries()
+            )
 
     async def _after_downtime(self, symbols: list[str], previous_end_ns: int) -> None:
         try:
@@ -484,10 +588,6 @@ class Recorder:
         for event in lost:
             self._unrepaired += 1
             await put(event)
-
-
-async def _one(request: Awaitable[Any]) -> list[Any]:
-    return [await request]
 
 
 def _first_leaf(group: BaseExceptionGroup) -> BaseException:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields
 from typing import Any, Final
 
 from recorder.parts import COMPRESSIONS
 
-__all__ = ["CHANNELS", "RecorderConfig", "StorageConfig"]
+__all__ = ["CHANNELS", "REST_GROUP_LIMIT_PER_S", "RecorderConfig", "StorageConfig"]
 
 CHANNELS: Final = ("ticker", "trade", "orderbook", "candle")
 """The stream channels the recorder can capture."""
+
+REST_GROUP_LIMIT_PER_S: Final = 10
+"""Upbit's quotation REST limit: requests per second per rate-limit group (and IP address)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -62,9 +66,16 @@ class RecorderConfig:
     ``channels`` are the streams recorded (candles in ``candle_timeframe``); ``raw`` keeps
     every raw frame and REST body too (build the backbone with the recorder's raw sink).
 
-    Reference snapshots: every ``rest_snapshot_interval_s`` the recorder fetches over REST,
-    round-robin over the symbols, a ticker, an orderbook, recent trades and candles (0 turns
-    them off), never more than ``rest_requests_per_s`` requests per endpoint group.
+    Reference snapshots (``rest_snapshot_interval_s``; 0 turns them off): every interval the
+    recorder fetches over REST the tickers and the orderbooks of every recorded symbol, up to
+    50 symbols per request (Upbit's ``/v1/ticker`` and ``/v1/orderbook`` take a list), and the
+    recent trades and candles of as many symbols, round-robin, as its budget allows (those
+    endpoints take one market each). Its budget is a fixed share of Upbit's per-group rate
+    limit, kept apart from the backbone's: the snapshots go through the recorder's own REST
+    client, paced at ``rest_requests_per_s`` per rate-limit group, and the backbone must be
+    given the rest (:attr:`backbone_rest_requests_per_s`; ``tape record`` does). However busy
+    the backbone's REST fallback or reconciliation, the snapshots keep their share, and
+    together the two never exceed :data:`REST_GROUP_LIMIT_PER_S`.
 
     Repairs: trades are de-duplicated on ``(symbol, sequential_id)`` over the last
     ``dedupe_window_s`` of deliveries. After the recorder's own downtime, ``backfill``
@@ -104,8 +115,28 @@ class RecorderConfig:
         )
         if self.rest_snapshot_interval_s < 0:
             raise ValueError("rest_snapshot_interval_s must be 0 (off) or positive")
+        if self.rest_requests_per_s > REST_GROUP_LIMIT_PER_S - 1:
+            raise ValueError(
+                f"rest_requests_per_s must leave the backbone at least 1 of Upbit's "
+                f"{REST_GROUP_LIMIT_PER_S} requests per second per group: give at most "
+                f"{REST_GROUP_LIMIT_PER_S - 1}"
+            )
         if not 0 <= self.backfill_max_days <= 7:
             raise ValueError("backfill_max_days must be between 0 and 7 (Upbit keeps 7 days)")
+
+    @property
+    def rest_share_per_s(self) -> int:
+        """The whole requests per second per group the reference snapshots reserve (0 when
+        they are off)."""
+        if self.rest_snapshot_interval_s == 0:
+            return 0
+        return math.ceil(self.rest_requests_per_s)
+
+    @property
+    def backbone_rest_requests_per_s(self) -> int:
+        """The ``BackboneConfig.rest_requests_per_s`` to give the recorded backbone: Upbit's
+        per-group limit less the snapshots' share."""
+        return REST_GROUP_LIMIT_PER_S - self.rest_share_per_s
 
     def as_settings(self) -> dict[str, Any]:
         """Return the settings as plain JSON values (for the session manifest)."""

@@ -4,44 +4,53 @@ Upbit's ``sequential_id`` is unique within a market only, so the key is the pair
 already promises each trade once per stream; the recorder checks again because its own
 backfill after downtime and the live stream can meet (the stream's first snapshot trade is
 usually the backfill's last one).
+
+The keys are kept in two generations of sets: new keys go into the current one, and every
+``window_s`` the older generation is dropped. A key is therefore remembered for at least
+``window_s`` and at most twice that, at the cost of two set lookups per trade (no per-key
+timestamps or queue).
 """
 
 from __future__ import annotations
 
 import time
-from collections import deque
 from collections.abc import Callable
 
 __all__ = ["TradeDeduper"]
 
 
 class TradeDeduper:
-    """Remembers the trade keys accepted in the last ``window_s`` seconds (by acceptance
-    time, so memory follows the trade rate, not the history)."""
+    """Remembers the trade keys accepted in the last ``window_s`` seconds at least (by
+    acceptance time, so memory follows the trade rate, not the history)."""
 
     def __init__(self, window_s: float, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._window_s = window_s
         self._clock = clock
-        self._seen: set[tuple[str, int]] = set()
-        self._order: deque[tuple[float, tuple[str, int]]] = deque()
+        self._current: set[tuple[str, int]] = set()
+        self._previous: set[tuple[str, int]] = set()
+        self._turn_at = clock() + window_s
+        self._calls = 0
         self.duplicates = 0
         """How many duplicates :meth:`first_time` refused so far."""
 
     def __len__(self) -> int:
-        return len(self._seen)
+        return len(self._current) + len(self._previous)
 
     def first_time(self, symbol: str, sequential_id: int) -> bool:
         """Return ``True`` and remember the key if it was not seen within the window;
         ``False`` (and count it) for a duplicate."""
+        self._calls += 1
+        if not self._calls & 0xFF and self._clock() >= self._turn_at:
+            self._turn()
         key = (symbol, sequential_id)
-        now = self._clock()
-        order = self._order
-        horizon = now - self._window_s
-        while order and order[0][0] < horizon:
-            self._seen.discard(order.popleft()[1])
-        if key in self._seen:
+        if key in self._current or key in self._previous:
             self.duplicates += 1
             return False
-        self._seen.add(key)
-        order.append((now, key))
+        self._current.add(key)
         return True
+
+    def _turn(self) -> None:
+        # Checked every 256 keys: a quiet stream turns later, which only keeps keys longer.
+        self._previous = self._current
+        self._current = set()
+        self._turn_at = self._clock() + self._window_s

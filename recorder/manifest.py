@@ -99,6 +99,11 @@ class SessionManifest:
     ``status`` is ``"recording"`` while it runs, ``"closed"`` after a clean stop and
     ``"recovered"`` when a later start rebuilt its tail from the journal. ``rows`` counts the
     rows written per dataset; ``last_received_ns`` is the newest receive time written.
+    ``symbols`` are every market the session recorded (markets listed while it ran join).
+    ``markets`` describes them as the exchange listed them, one JSON object per market with
+    the fields of :class:`backbone.models.Market`: ``symbol``, ``korean_name``,
+    ``english_name``, ``quote_currency``, ``base_currency``, ``warning`` (bool) and
+    ``caution`` (a list of strings); empty when the market list could not be fetched.
     """
 
     session_id: str
@@ -115,6 +120,7 @@ class SessionManifest:
     settings: Mapping[str, Any] = field(default_factory=dict)
     rows: Mapping[str, int] = field(default_factory=dict)
     next_seq: int = 0
+    markets: tuple[Mapping[str, Any], ...] = ()
 
     def evolve(self, **changes: Any) -> SessionManifest:
         """Return a copy with ``changes`` applied."""
@@ -127,6 +133,10 @@ class SessionManifest:
         body["channels"] = list(self.channels)
         body["settings"] = dict(self.settings)
         body["rows"] = dict(self.rows)
+        body["markets"] = [
+            {k: list(v) if isinstance(v, tuple) else v for k, v in m.items()}
+            for m in self.markets
+        ]
         return (json.dumps(body, indent=2, sort_keys=True) + "\n").encode()
 
     @classmethod
@@ -140,6 +150,7 @@ class SessionManifest:
             body = json.loads(data)
             body["symbols"] = tuple(body.get("symbols", ()))
             body["channels"] = tuple(body.get("channels", ()))
+            body["markets"] = tuple(dict(m) for m in body.get("markets", ()))
             return cls(**body)
         except (ValueError, TypeError, KeyError) as exc:
             raise RecordingFormatError(f"not a tape session manifest: {exc}") from exc

@@ -28,6 +28,7 @@ from recorder.layout import session_manifest_path
 from recorder.lock import DirectoryLock
 from recorder.manifest import SessionManifest, ensure_root, new_session_id, read_sessions
 from recorder.manifest import write_session as write_session_manifest
+from recorder.memory import release_memory
 from recorder.parts import publish_table
 from recorder.rows import AnyRecord, RestSnapshot, dataset_of, to_table
 
@@ -55,6 +56,7 @@ def write_recording(
     raw: Iterable[AnyRecord] = (),
     compression: str = "zstd",
     settings: Mapping[str, Any] | None = None,
+    markets: Iterable[Mapping[str, Any]] = (),
 ) -> RecordingSummary:
     """Write ``records`` as one complete recording session under ``root`` and return a summary.
 
@@ -62,7 +64,9 @@ def write_recording(
     :class:`~recorder.rows.RestSnapshot` and :class:`~backbone.models.RawFrame` values), then
     ``rest_records``, then ``raw``. Each record goes to its dataset, partitioned by the UTC
     date of its ``received_ns`` and its symbol; one part per partition. The root manifest and
-    a ``closed`` session manifest are written too. ``session_id`` defaults to a fresh one.
+    a ``closed`` session manifest are written too; ``markets`` goes into the latter as is (one
+    mapping per market, see :class:`~recorder.manifest.SessionManifest`). ``session_id``
+    defaults to a fresh one.
     Call it again with another session id to add a session to the same root.
 
     Raises:
@@ -114,6 +118,7 @@ def write_recording(
                 settings=dict(settings or {"writer": "write_recording"}),
                 rows=rows,
                 next_seq=seq,
+                markets=tuple(dict(m) for m in markets),
             ),
         )
     return RecordingSummary(root, session, rows, tuple(parts))
@@ -137,6 +142,7 @@ def recover(root: Path, *, compression: str) -> list[PublishResult]:
     results: list[PublishResult] = []
     for path in segments(root):
         result = publish_segment(root, path, compression=compression, dedupe=True)
+        release_memory()
         _log.warning(
             "recovered journal segment %s: %d rows into %d parts%s",
             path.name,

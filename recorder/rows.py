@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any, Final, TypeAlias
 
 import pyarrow as pa
@@ -182,7 +183,8 @@ def _converter(field: pa.Field) -> _Converter:
 @dataclass(frozen=True, slots=True)
 class _Plan:
     schema: pa.Schema
-    fields: tuple[tuple[str, bool, _Converter], ...]  # record fields: name, required, converter
+    # record fields: name, value getter, required, converter
+    fields: tuple[tuple[str, Callable[[Any], Any], bool, _Converter], ...]
     rest: bool
 
 
@@ -190,10 +192,14 @@ def _plan(dataset: str) -> _Plan:
     schema = schema_for(dataset)
     rest = dataset in REST_DATASETS
     body = [f for f in schema if f.name not in _HEAD and f.name not in _REST_TAIL]
-    return _Plan(schema, tuple((f.name, not f.nullable, _converter(f)) for f in body), rest)
+    fields = tuple((f.name, attrgetter(f.name), not f.nullable, _converter(f)) for f in body)
+    return _Plan(schema, fields, rest)
 
 
 _PLANS: Final = {name: _plan(name) for name in (*DATASET_OF.values(), *REST_DATASETS)}
+_SYMBOL: Final = attrgetter("symbol")
+_RECEIVED_NS: Final = attrgetter("received_ns")
+_SOURCE: Final = attrgetter("source")
 
 
 def to_batch(
@@ -224,16 +230,16 @@ def to_batch(
         _check_types(dataset, inner, _CLASS_OF[dataset])
     count = len(inner)
     symbols: Sequence[str | None] = (
-        [None] * count if dataset in DATE_ONLY_DATASETS else [r.symbol for r in inner]
+        [None] * count if dataset in DATE_ONLY_DATASETS else list(map(_SYMBOL, inner))
     )
     columns: list[pa.Array] = [
         pa.repeat(pa.scalar(session_id, pa.string()), count),
         pa.array(seqs, pa.int64()),
-        pa.array([r.received_ns for r in inner], pa.int64()),
-        pa.array([r.source for r in inner], pa.string()),
+        pa.array(list(map(_RECEIVED_NS, inner)), pa.int64()),
+        pa.array(list(map(_SOURCE, inner)), pa.string()),
     ]
-    for name, required, convert in plan.fields:
-        values = [getattr(r, name) for r in inner]
+    for name, get, required, convert in plan.fields:
+        values: list[Any] = list(symbols) if name == "symbol" else list(map(get, inner))
         if name == "kind":
             values = [EventKind(v).value for v in values]
         array = convert(dataset, name, values, symbols)

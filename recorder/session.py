@@ -48,9 +48,11 @@ class RecordingSession:
         symbols: tuple[str, ...] = (),
         channels: tuple[str, ...] = (),
         settings: Mapping[str, Any] | None = None,
+        markets: tuple[Mapping[str, Any], ...] = (),
         clock_ns: Callable[[], int] = time.time_ns,
     ) -> None:
         self.root = Path(root)
+        self._markets = markets
         self._storage = storage or StorageConfig()
         self._on_record = on_record
         self._symbols = symbols
@@ -70,6 +72,16 @@ class RecordingSession:
             RuntimeError: the session is not open.
         """
         return self._open_sink().session_id
+
+    @property
+    def sink(self) -> Sink:
+        """The open sink (for callers that put records at a high rate: call its
+        :meth:`~recorder.sink.Sink.put_nowait` while its ``room`` is set).
+
+        Raises:
+            RuntimeError: the session is not open.
+        """
+        return self._open_sink()
 
     def _open_sink(self) -> Sink:
         if self._sink is None:
@@ -92,6 +104,7 @@ class RecordingSession:
                 symbols=self._symbols,
                 channels=self._channels,
                 settings=self._settings,
+                markets=self._markets,
             )
             sink = Sink(
                 self.root,
@@ -126,6 +139,16 @@ class RecordingSession:
                 await self._sink.aclose()
         finally:
             self._lock.release()
+
+    def describe(
+        self,
+        *,
+        symbols: tuple[str, ...] | None = None,
+        markets: tuple[Mapping[str, Any], ...] | None = None,
+    ) -> None:
+        """Change the symbols and market descriptions of the session's manifest (see
+        :meth:`~recorder.sink.Sink.describe`)."""
+        self._open_sink().describe(symbols=symbols, markets=markets)
 
     async def put(self, record: AnyRecord) -> int:
         """Accept ``record`` (waiting under back-pressure) and return its ``seq``."""

@@ -4,7 +4,8 @@ The event loop only appends records to per-dataset lists and numbers them (``seq
 flusher task hands the lists to a worker thread every ``flush_interval_ms``; the thread turns
 them into Arrow batches, appends them to the current journal segment and fsyncs. At each
 rotation the segment is closed and a publisher task has another thread write its parts and
-delete it. Nothing blocking runs on the loop.
+delete it, then give the memory this took back to the operating system
+(:mod:`recorder.memory`). Nothing blocking runs on the loop.
 
 Back-pressure, stated: when ``max_pending_records`` are waiting for the journal,
 :meth:`Sink.put` waits (and counts the wait); when ``max_unpublished_segments`` rotated
@@ -23,7 +24,7 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +38,8 @@ from recorder.errors import RecorderError, StorageError
 from recorder.journal import JournalSegment, PublishResult, publish_segment
 from recorder.layout import date_of_ns
 from recorder.manifest import SessionManifest, write_session
-from recorder.rows import AnyRecord, dataset_of, to_batch
+from recorder.memory import release_memory, warm_up
+from recorder.rows import DATASET_OF, AnyRecord, dataset_of, to_batch
 
 __all__ = ["OnRecord", "Sink", "SinkStatistics"]
 
@@ -66,9 +68,18 @@ class SinkStatistics:
 
 
 @dataclass(slots=True)
-class _Pending:
+class _Lane:
+    # The records of one dataset accepted since the last flush, with their seq numbers.
+    dataset: str
     records: list[AnyRecord] = field(default_factory=list)
     seqs: list[int] = field(default_factory=list)
+    flushed: int = 0  # records handed to the journal so far
+
+    def take(self) -> tuple[list[AnyRecord], list[int]]:
+        records, seqs = self.records, self.seqs
+        self.records, self.seqs = [], []
+        self.flushed += len(records)
+        return records, seqs
 
 
 class _SegmentWriter:
@@ -84,15 +95,14 @@ class _SegmentWriter:
         self.current = JournalSegment.create(self._root, self._session_id, self._number)
 
     def flush(
-        self, pending: dict[str, _Pending], *, rotate: bool, reopen: bool
+        self, pending: list[tuple[str, list[AnyRecord], list[int]]], *, rotate: bool, reopen: bool
     ) -> tuple[int, int, Path | None]:
         segment = self.current
         if segment is None:
             raise RuntimeError("the journal segment is not open")
         batches: list[tuple[str, pa.RecordBatch]] = [
-            (dataset, to_batch(dataset, p.records, session_id=self._session_id, seqs=p.seqs))
-            for dataset, p in pending.items()
-            if p.records
+            (dataset, to_batch(dataset, records, session_id=self._session_id, seqs=seqs))
+            for dataset, records, seqs in pending
         ]
         written = segment.append(batches) if batches else 0
         rows = sum(b.num_rows for _, b in batches)
@@ -133,10 +143,13 @@ class Sink:
         self._on_record = on_record
         self._clock_ns = clock_ns
         self._writer = _SegmentWriter(root, manifest.session_id)
-        self._pending: dict[str, _Pending] = {}
-        self._pending_count = 0
+        # One lane per dataset; the record classes with a dataset of their own are found by
+        # type in one lookup (an empty table once closing: every put then takes the slow path).
+        self._lanes: dict[str, _Lane] = {}
+        self._fast: dict[type, _Lane] = {}
         self._next_seq = manifest.next_seq
-        self._accepted: dict[str, int] = {}
+        self._flush_base = manifest.next_seq  # the first seq not yet handed to the journal
+        self._max_pending = self._config.max_pending_records
         self._state = "new"
         self._closing = False
         self._wake = asyncio.Event()
@@ -175,6 +188,7 @@ class Sink:
         if self._state != "new":
             raise RuntimeError("a Sink is used once: create a new one")
         self._state = "open"
+        await self._in(self._publish_thread, warm_up, self._config.compression)
         await self._in(self._journal_thread, self._writer.open)
         await self._in(self._journal_thread, write_session, self._root, self._manifest)
         self._tasks = await self._stack.enter_async_context(asyncio.TaskGroup())
@@ -201,6 +215,7 @@ class Sink:
             return
         self._state = "closing"
         self._closing = True
+        self._fast = {}
         self._wake.set()
         try:
             try:
@@ -234,24 +249,36 @@ class Sink:
             RuntimeError: the sink is not open.
             TypeError: the record is not one the recorder stores.
         """
-        if self._state != "open" or self._closing:
-            raise RuntimeError("the sink is not open: records cannot be accepted")
-        dataset = dataset_of(record)
-        pending = self._pending.get(dataset)
-        if pending is None:
-            pending = self._pending[dataset] = _Pending()
+        lane = self._fast.get(type(record))
+        if lane is None:
+            lane = self._lane_of(record)
         seq = self._next_seq
         self._next_seq = seq + 1
-        pending.records.append(record)
-        pending.seqs.append(seq)
-        self._pending_count += 1
-        self._accepted[dataset] = self._accepted.get(dataset, 0) + 1
+        lane.records.append(record)
+        lane.seqs.append(seq)
         if self._on_record is not None:
             self._on_record(record, seq)
-        if self._pending_count >= self._config.max_pending_records:
+        if seq - self._flush_base >= self._max_pending - 1:
             self._room.clear()
             self._wake.set()
         return seq
+
+    def _lane_of(self, record: AnyRecord) -> _Lane:
+        if self._state != "open" or self._closing:
+            raise RuntimeError("the sink is not open: records cannot be accepted")
+        dataset = dataset_of(record)
+        lane = self._lanes.get(dataset)
+        if lane is None:
+            lane = self._lanes[dataset] = _Lane(dataset)
+            if type(record) in DATASET_OF:
+                self._fast[type(record)] = lane
+        return lane
+
+    @property
+    def room(self) -> asyncio.Event:
+        """Set while :meth:`put_nowait` may be called without exceeding
+        ``max_pending_records``; when it is clear, wait for it (or call :meth:`put`)."""
+        return self._room
 
     async def put(self, record: AnyRecord) -> int:
         """Accept ``record`` and return its ``seq``; wait while too many records are pending.
@@ -271,9 +298,14 @@ class Sink:
 
     def statistics(self) -> SinkStatistics:
         """Return the sink's counters now."""
+        accepted = {
+            name: lane.flushed + len(lane.records)
+            for name, lane in self._lanes.items()
+            if lane.flushed or lane.records
+        }
         return SinkStatistics(
-            accepted=dict(self._accepted),
-            pending_records=self._pending_count,
+            accepted=accepted,
+            pending_records=self._next_seq - self._flush_base,
             journaled_records=self._journaled,
             journal_bytes=self._journal_bytes,
             parquet_bytes=self._parquet_bytes,
@@ -306,8 +338,10 @@ class Sink:
             self._wake.clear()
             deadline = time.monotonic() + interval_s
             final = self._closing
-            pending, self._pending = self._pending, {}
-            self._pending_count = 0
+            pending = [
+                (lane.dataset, *lane.take()) for lane in self._lanes.values() if lane.records
+            ]
+            self._flush_base = self._next_seq
             last_seq = self._next_seq - 1
             self._room.set()
             rotate = final or self._rotation_due()
@@ -331,15 +365,16 @@ class Sink:
 
     async def _publisher(self) -> None:
         while (path := await self._segments.get()) is not None:
-            result = await self._in(
-                self._publish_thread,
-                publish_segment,
-                self._root,
-                path,
-                compression=self._config.compression,
-            )
+            result = await self._in(self._publish_thread, self._publish, path)
             self._account(result)
             await self._in(self._publish_thread, write_session, self._root, self._manifest_now())
+
+    def _publish(self, path: Path) -> PublishResult:
+        # On the publish thread: the segment's parts, then the memory they took back to the OS.
+        try:
+            return publish_segment(self._root, path, compression=self._config.compression)
+        finally:
+            release_memory()
 
     def _account(self, result: PublishResult) -> None:
         self._published += 1
@@ -351,6 +386,21 @@ class Sink:
             self._rows_published[dataset] = self._rows_published.get(dataset, 0) + rows
         if result.last_received_ns is not None:
             self._last_received_ns = max(self._last_received_ns or 0, result.last_received_ns)
+
+    def describe(
+        self,
+        *,
+        symbols: tuple[str, ...] | None = None,
+        markets: tuple[Mapping[str, Any], ...] | None = None,
+    ) -> None:
+        """Change the symbols and market descriptions the session manifest gives (written
+        with the next publish, and when the sink closes)."""
+        changes: dict[str, Any] = {}
+        if symbols is not None:
+            changes["symbols"] = symbols
+        if markets is not None:
+            changes["markets"] = markets
+        self._manifest = self._manifest.evolve(**changes)
 
     def _manifest_now(self, **changes: object) -> SessionManifest:
         return self._manifest.evolve(

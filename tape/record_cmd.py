@@ -128,14 +128,15 @@ def _apply_config_file(ctx: click.Context, path: Path | None) -> None:
     "--rest-snapshot-interval",
     type=DURATION,
     default=10.0,
-    help="Reference REST snapshots, per symbol round (0 turns them off) [10s].",
+    help="Reference REST snapshots of every symbol this often (0 turns them off) [10s].",
 )
 @click.option(
     "--rest-rate",
     type=click.FloatRange(min=0.01),
     default=1.0,
     show_default=True,
-    help="Reference REST requests per second per endpoint group.",
+    help="Reference REST requests per second per rate-limit group: a share of Upbit's 10 "
+    "kept for the snapshots (the backbone gets the rest).",
 )
 @click.option(
     "--market-refresh-interval",
@@ -304,7 +305,13 @@ async def _run(
             if urls is not None:
                 rest_url, ws_url = urls
             backbone = await stack.enter_async_context(
-                MarketDataBackbone(rest_url, ws_url, config=BackboneConfig(), raw_sink=tap)
+                MarketDataBackbone(
+                    rest_url,
+                    ws_url,
+                    # Upbit's per-group REST budget, less the reference snapshots' share.
+                    config=BackboneConfig(rest_requests_per_s=config.backbone_rest_requests_per_s),
+                    raw_sink=tap,
+                )
             )
             recorder = await stack.enter_async_context(
                 Recorder(backbone, out, config=config, on_record=on_record, raw_tap=tap)

@@ -114,16 +114,25 @@ def test_health_is_stale_when_nothing_was_flushed() -> None:
         view.update(stats)
 
 
-def test_the_deduper_forgets_after_its_window() -> None:
+def test_the_deduper_remembers_a_window_and_forgets_within_two() -> None:
     now = [0.0]
     dedupe = TradeDeduper(10.0, clock=lambda: now[0])
     assert dedupe.first_time("KRW-BTC", 1)
     assert dedupe.first_time("KRW-ETH", 1)  # ids are unique per market only
     assert not dedupe.first_time("KRW-BTC", 1)
+
+    def fresh_keys(start: int) -> None:  # enough keys to reach the next check of the clock
+        assert all(dedupe.first_time("KRW-XRP", i) for i in range(start, start + 256))
+
     now[0] = 11.0
-    assert dedupe.first_time("KRW-BTC", 2)
-    assert len(dedupe) == 1
-    assert dedupe.duplicates == 1
+    fresh_keys(1000)
+    assert not dedupe.first_time("KRW-BTC", 1)  # past one window: still remembered
+    now[0] = 22.0
+    fresh_keys(2000)
+    assert dedupe.first_time("KRW-BTC", 1)  # past two windows: forgotten
+    assert not dedupe.first_time("KRW-XRP", 2255)  # the newest keys stay
+    assert dedupe.duplicates == 3
+    assert len(dedupe) < 2 * 256 + 3
 
 
 def test_the_raw_tap_holds_frames_until_attached() -> None:
