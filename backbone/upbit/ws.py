@@ -39,7 +39,7 @@ __all__ = ["SlotState", "WebSocketManager"]
 
 log = logging.getLogger(__name__)
 
-_BURST_S = 0.0005  # longest run of buffered frames before consumers get a turn
+_BURST_S = 0.00025  # longest run of buffered frames before consumers get a turn
 
 SlotPhase = Literal["connecting", "connected", "live", "down", "stopped"]
 
