@@ -5,19 +5,57 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+FIREHOSE_SHARES = {
+    "trades": {"trade": 1.0},
+    "mixed": {"trade": 0.5, "ticker": 0.25, "orderbook": 0.25},
+}
+"""Each mix's share of ``frames`` (and of ``rate``) by channel."""
+
 
 @dataclass(frozen=True, slots=True)
 class FirehoseConfig:
-    """Firehose mode: every WebSocket subscription gets ``frames`` pre-encoded frames, flat out.
+    """Firehose mode: WebSocket subscriptions get pre-encoded frames instead of the market.
 
     ``mix`` is ``"trades"`` (trade messages only) or ``"mixed"`` (half trades, a quarter
-    tickers, a quarter 30-unit orderbooks), drawn from the types and codes the connection
-    subscribed to. ``chunk_frames`` frames are written to the socket at a time.
+    tickers, a quarter 30-unit orderbooks). The mix holds per channel, so it holds however a
+    client spreads its subscriptions over connections: every connection gets, of each channel
+    it subscribes to, that channel's share of ``frames`` (mixed: trade ``frames // 2``, ticker
+    ``frames // 4``, orderbook the rest), spread over the codes it subscribed to. One socket
+    per data kind, or one socket for all three, both receive ``frames`` frames in the mix.
+
+    ``rate`` (frames a second, real time) paces the frames instead of sending them as fast as
+    the socket takes them; each channel gets its share of the rate, so a client subscribed to
+    all three channels receives ``rate`` frames a second in the mix. Paced frames leave in
+    small bursts (at most every millisecond) and carry the time they were made. Flat out,
+    ``chunk_frames`` frames are written to the socket at a time.
     """
 
     mix: Literal["trades", "mixed"] = "trades"
     frames: int = 1_000_000
     chunk_frames: int = 512
+    rate: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.mix not in FIREHOSE_SHARES:
+            raise ValueError(f"firehose mix must be 'trades' or 'mixed', not {self.mix!r}")
+        if self.frames < 0:
+            raise ValueError("firehose frames must not be negative")
+        if self.chunk_frames < 1:
+            raise ValueError("firehose chunk_frames must be at least 1")
+        if self.rate is not None and not 0 < self.rate <= 1_000_000:
+            raise ValueError("firehose rate must be above 0 and at most 1,000,000 frames/s")
+
+    def budget(self, channel: str) -> int:
+        """Return the frames of ``channel`` one subscribed connection gets (0 if not in the mix)."""
+        shares = FIREHOSE_SHARES[self.mix]
+        if channel not in shares:
+            return 0
+        if self.mix == "trades":
+            return self.frames
+        trade, ticker = self.frames // 2, self.frames // 4
+        return {"trade": trade, "ticker": ticker, "orderbook": self.frames - trade - ticker}[
+            channel
+        ]
 
 
 @dataclass(frozen=True, slots=True)

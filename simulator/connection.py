@@ -8,6 +8,7 @@ waiting is a slow consumer and is closed (close code 1008); nothing is silently 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -172,8 +173,11 @@ class Connection:
         """Write queued frames until the connection closes; the only writer of data frames."""
         queue = self._queue
         while not self.closed:
-            if self.firehose is not None and not self.firehose.done:
-                buffers = self.firehose.next_chunk()
+            firehose = (
+                self.firehose if self.firehose is not None and not self.firehose.done else None
+            )
+            if firehose is not None:
+                buffers = firehose.next_chunk()
                 if buffers and all(self.write_raw(b) for b in buffers):
                     self.bytes_sent += sum(len(b) for b in buffers)
                     await self._drain()
@@ -181,7 +185,12 @@ class Connection:
             if not queue:
                 self._flushed.set()
                 self._wake.clear()
-                await self._wake.wait()
+                if firehose is None:
+                    await self._wake.wait()
+                else:  # paced: sleep until the next frame is due, or until woken
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(firehose.wait_s()):
+                            await self._wake.wait()
                 continue
             now = self.clock.now_ms()
             due = queue[0][0]
@@ -221,6 +230,7 @@ class Connection:
             "format": self.format,
             "subscriptions": [[r.kind, r.code] for r in self.routes],
             "frames_sent": dict(self.frames_sent) if fh is None else dict(fh.sent),
+            "firehose_planned": None if fh is None else fh.planned(),
             "frames_total": sum(self.frames_sent.values()) if fh is None else sum(fh.sent.values()),
             "bytes_sent": self.bytes_sent,
             "frames_withheld": self.frames_withheld,

@@ -70,10 +70,29 @@ async def _serve(exchange: Exchange, duration_s: float | None) -> None:
 @click.option("--no-rate-limits", is_flag=True, help="Disable REST and WebSocket rate limits.")
 @click.option("--idle-timeout", type=DURATION, default=120.0, help="WebSocket idle timeout [120s].")
 @click.option(
-    "--firehose", type=click.Choice(["trades", "mixed"]), default=None, help="Firehose mode."
+    "--firehose",
+    type=click.Choice(["trades", "mixed"]),
+    default=None,
+    help="Firehose mode: pre-encoded frames instead of the market. trades: trade messages "
+    "only; mixed: half trades, a quarter tickers, a quarter 30-unit orderbooks.",
 )
 @click.option(
-    "--firehose-frames", type=int, default=1_000_000, show_default=True, help="Per socket."
+    "--firehose-frames",
+    type=click.IntRange(min=0),
+    default=1_000_000,
+    show_default=True,
+    help="Frames per connection in the mix, budgeted per channel: a connection gets, of each "
+    "channel it subscribes to, that channel's share (mixed: trade 1/2, ticker 1/4, orderbook "
+    "1/4), so one socket per data kind or one for all gets this many in all. Counts: GET "
+    "/_sim/stats (firehose) and /_sim/connections.",
+)
+@click.option(
+    "--firehose-rate",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Pace the firehose at this many frames a second (real time), shared among the "
+    "channels by the mix, in bursts at most a millisecond apart; frames carry the time they "
+    "were made. Default: as fast as the socket takes them.",
 )
 def exchange(
     host: str,
@@ -89,11 +108,14 @@ def exchange(
     idle_timeout: float,
     firehose: str | None,
     firehose_frames: int,
+    firehose_rate: float | None,
 ) -> None:
     """Run the local, protocol-faithful Upbit exchange (REST, WebSocket, /_sim admin).
 
     The first line on stdout is a JSON object with rest_url, ws_url and admin_url.
     """
+    if firehose_rate is not None and firehose is None:
+        raise click.UsageError("--firehose-rate paces the firehose: add --firehose trades|mixed")
     codes = [c.strip() for c in markets.split(",") if c.strip()] if markets else None
     limits = {} if not no_rate_limits else {
         "rest_limit_per_s": None,
@@ -105,7 +127,11 @@ def exchange(
         config = ExchangeConfig(
             activity_scale=activity,
             idle_timeout_s=idle_timeout,
-            firehose=FirehoseConfig(mix=firehose, frames=firehose_frames)  # type: ignore[arg-type]
+            firehose=FirehoseConfig(
+                mix=firehose,  # type: ignore[arg-type]
+                frames=firehose_frames,
+                rate=firehose_rate,
+            )
             if firehose
             else None,
             **limits,  # type: ignore[arg-type]

@@ -146,6 +146,76 @@ async def test_firehose_sends_unique_valid_frames_and_counts_them(
         assert ex.frames_sent() == kinds
 
 
+async def test_firehose_mix_holds_across_one_connection_per_kind(
+    session: aiohttp.ClientSession,
+) -> None:
+    config = ExchangeConfig(firehose=FirehoseConfig(mix="mixed", frames=4000, chunk_frames=300))
+    codes = ["KRW-BTC", "KRW-ETH"]
+    async with Exchange(seed=2, markets=codes, clock=ManualClock(START_MS), config=config) as ex:
+        sockets = {}
+        for kind in ("trade", "ticker", "orderbook"):
+            ws = await session.ws_connect(ex.ws_url)
+            await ws.send_str(json.dumps([{"ticket": kind}, {"type": kind, "codes": codes}]))
+            sockets[kind] = ws
+        expected = {"trade": 2000, "ticker": 1000, "orderbook": 1000}
+        got = {}
+        for kind, ws in sockets.items():
+            frames = [decode((await ws.receive(timeout=10)).data) for _ in range(expected[kind])]
+            assert {f["type"] for f in frames} == {kind}
+            assert {f["code"] for f in frames} == set(codes)
+            got[kind] = len(frames)
+        assert got == expected, "half trades, a quarter tickers, a quarter orderbooks in all"
+        async with session.get(ex.admin_url + "/connections") as resp:
+            infos = await resp.json()
+        by_kind = {info["subscriptions"][0][0]: info for info in infos}
+        for kind, count in expected.items():
+            assert by_kind[kind]["frames_sent"][kind] == count
+            assert by_kind[kind]["firehose_planned"] == {kind: count}
+        async with session.get(ex.admin_url + "/stats") as resp:
+            stats = (await resp.json())["firehose"]
+        assert stats["frames_sent"] == expected
+        assert stats["budget_per_connection"] == expected
+        for ws in sockets.values():
+            await ws.close()
+
+
+async def test_paced_firehose_keeps_its_rate_and_stamps_frames_now(
+    session: aiohttp.ClientSession,
+) -> None:
+    rate, frames = 2000.0, 800
+    config = ExchangeConfig(firehose=FirehoseConfig(mix="mixed", frames=frames, rate=rate))
+    clock = ScaledClock(1.0, start_ms=START_MS)
+    async with Exchange(seed=2, markets=["KRW-BTC"], clock=clock, config=config) as ex:
+        async with session.ws_connect(ex.ws_url) as ws:
+            kinds = [{"type": k, "codes": ["KRW-BTC"]} for k in ("trade", "ticker", "orderbook")]
+            await ws.send_str(json.dumps([{"ticket": "paced"}, *kinds]))
+            arrivals = []
+            received = []
+            for _ in range(frames):
+                received.append(decode((await ws.receive(timeout=10)).data))
+                arrivals.append((asyncio.get_running_loop().time(), clock.now_ms()))
+        elapsed_s = arrivals[-1][0] - arrivals[0][0]
+        # Each channel's frame k is due k / (its share of the rate) after its first: the last
+        # of the 800 at 399 ms. Never early (but for the first frame's own delivery time),
+        # and not far behind.
+        assert (frames - 2) / rate - 0.005 <= elapsed_s < (frames / rate) * 4 + 1.0
+        counts = {k: sum(1 for f in received if f["type"] == k) for k in ("trade", "ticker")}
+        assert counts == {"trade": 400, "ticker": 200}
+        for frame, (_, now_ms) in zip(received, arrivals, strict=True):
+            assert now_ms - 1000 <= frame["timestamp"] <= now_ms + 5, "stamped when made"
+        trades = [(f["code"], f["sequential_id"]) for f in received if f["type"] == "trade"]
+        assert len(set(trades)) == len(trades)
+
+
+def test_firehose_config_is_checked() -> None:
+    with pytest.raises(ValueError, match="rate"):
+        FirehoseConfig(rate=0)
+    with pytest.raises(ValueError, match="mix"):
+        FirehoseConfig(mix="books")  # type: ignore[arg-type]
+    assert FirehoseConfig(mix="mixed", frames=10).budget("orderbook") == 3
+    assert FirehoseConfig(mix="trades", frames=10).budget("ticker") == 0
+
+
 async def test_clocks() -> None:
     manual = ManualClock(1000)
     waiter = asyncio.ensure_future(manual.sleep_until(1500))
