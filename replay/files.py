@@ -43,12 +43,14 @@ from recorder.schema import (
     DATE_ONLY_DATASETS,
     SCHEMA_VERSION,
     UnknownSchemaVersion,
+    schema_for,
     schema_version_of,
 )
 from replay.errors import RecordingFormatError, RecordingNotFound, UnsupportedSchemaVersion
 from replay.selection import Selection
 
 __all__ = [
+    "BULK_BYTES",
     "I64",
     "UPGRADES",
     "Chunk",
@@ -56,6 +58,7 @@ __all__ = [
     "PartFile",
     "RowGroupInfo",
     "batch_rows",
+    "bulk_rows",
     "check_root",
     "cursors",
     "discover",
@@ -70,24 +73,43 @@ UPGRADES: Final[dict[int, Callable[[str, pa.RecordBatch], pa.RecordBatch]]] = {
 """For each schema version replay reads, how a batch of it becomes the current schema."""
 
 _BATCH_ROWS: Final = {"trade": 8192, "ticker": 2048, "candle": 2048, "orderbook": 256}
-_SCAN_ROWS: Final = {"trade": 32768, "candle": 32768, "ticker": 16384, "orderbook": 2048}
+BULK_BYTES: Final = 2 << 20
+"""Decoded bytes per file and batch that batch access aims at (the read-ahead per open file)."""
 _READ_BUFFER: Final = 1 << 16
 _KEY_COLUMNS: Final = ("session_id", "seq", "received_ns")
 _DATE_DIR: Final = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
 _SYMBOL_DIR: Final = re.compile(r"^symbol=(.+)$")
 
 
-def batch_rows(dataset: str, keys_only: bool = False, *, bulk: bool = False) -> int:
-    """Return the rows per batch read for ``dataset``: the unit of read-ahead per file.
-
-    ``bulk`` (batch access) reads larger batches, a few MB each; the streams read smaller
-    ones, since their rows are decoded into objects.
-    """
+def batch_rows(dataset: str, keys_only: bool = False) -> int:
+    """Return the rows per batch the streams read for ``dataset``: the unit of read-ahead
+    per file (a few hundred KB to 2 MB: the streams decode their rows into objects)."""
     if keys_only:
         return 65536
-    if bulk:
-        return _SCAN_ROWS.get(dataset, 8192)
     return _BATCH_ROWS.get(dataset, 1024)
+
+
+def bulk_rows(dataset: str, columns: Sequence[str] | None = None) -> int:
+    """Return the rows per batch for batch access to ``columns`` of ``dataset`` (default:
+    every column): about :data:`BULK_BYTES` of them once decoded, from 1,024 to 131,072 rows.
+
+    Widths come from the schema; a string counts 24 bytes, a list 15 items (an orderbook's
+    levels).
+    """
+    schema = schema_for(dataset)
+    names = schema.names if columns is None else [n for n in columns if n in schema.names]
+    width = sum(_width(schema.field(name).type) for name in names) or 8
+    return max(1024, min(131072, BULK_BYTES // width))
+
+
+def _width(kind: pa.DataType) -> int:
+    # Decoded bytes per row of a column, roughly.
+    if pa.types.is_list(kind):
+        return 4 + 15 * _width(kind.value_type)
+    try:
+        return max(1, int(kind.bit_width) // 8)
+    except ValueError:  # variable width
+        return 24
 
 
 @dataclass(frozen=True, slots=True)
@@ -345,16 +367,15 @@ class Cursor:
     def _open(self) -> Iterator[pa.RecordBatch]:
         path = self.part.path
         keys_only = self._columns is not None and set(self._columns) <= set(_KEY_COLUMNS)
-        size = self._batch_size or batch_rows(self.part.dataset, keys_only)
         bulk = self._batch_size is not None
+        size = self._batch_size or batch_rows(self.part.dataset, keys_only)
         try:
             # Buffered, not pre-buffered: a large row group is read page by page, so memory
             # stays near one batch whatever the file's size.
             handle = pq.ParquetFile(path, pre_buffer=False, buffer_size=_READ_BUFFER)
             indexes = [g.index for g in self.groups]
             if self.streaming and (
-                all(g.seq_sorted for g in self.groups)
-                or _ascending(handle.read_row_groups(indexes, columns=["seq"]))
+                all(g.seq_sorted for g in self.groups) or _ascending(handle, indexes)
             ):
                 yield from handle.iter_batches(
                     batch_size=size,
@@ -419,10 +440,18 @@ class Cursor:
         self._batches = iter(())
 
 
-def _ascending(keys: pa.Table) -> bool:
-    # Whether a single session's rows are stored in strictly ascending seq.
-    seq = keys.column("seq").to_numpy()
-    return len(seq) < 2 or bool(np.all(seq[1:] > seq[:-1]))
+def _ascending(handle: pq.ParquetFile, indexes: list[int]) -> bool:
+    # Whether a single session's rows are stored in strictly ascending seq (read in
+    # batches: memory stays flat whatever the size of the row groups).
+    last = -1
+    for batch in handle.iter_batches(
+        batch_size=batch_rows("", keys_only=True), row_groups=indexes, columns=["seq"]
+    ):
+        seq = batch.column(0).to_numpy()
+        if len(seq) and (seq[0] <= last or not bool(np.all(seq[1:] > seq[:-1]))):
+            return False
+        last = int(seq[-1]) if len(seq) else last
+    return True
 
 
 def _events_mask(symbols: pa.Array, wanted: frozenset[str]) -> pa.Array:

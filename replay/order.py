@@ -24,39 +24,36 @@ _NONE: Final = -(2**63)
 
 
 class Segment:
-    """The next rows in replay order, as runs of consecutive rows of chunks.
+    """The next rows in replay order.
 
-    Run ``i`` is rows ``run_start[i]`` to ``run_stop[i]`` of ``chunks[run_chunk[i]]``;
-    ``clock`` and ``seq`` hold each row's replay clock (integer nanoseconds, never
-    decreasing) and ``seq``, in order. :attr:`runs` lists the runs as tuples. When the
-    cursors were read for order only (one session, no ``received_ns``), ``clock`` repeats
-    ``seq``.
+    The rows come from *pieces*: piece ``i`` is rows ``piece_start[i]`` to ``piece_stop[i]``
+    of ``chunks[i]``. Laid end to end, the pieces give the *source rows*; ``index`` lists
+    them in replay order (row ``k`` of the segment is source row ``index[k]``), or is
+    ``None`` when the source rows already are in replay order (the pieces follow each
+    other). Within one chunk, rows always come in ascending order. ``clock`` and ``seq`` hold
+    each row's replay clock (integer nanoseconds, never decreasing) and ``seq``, in order.
+    When the cursors were read for order only (one session, no ``received_ns``), ``clock``
+    repeats ``seq``.
+
+    Batch access gathers a segment's columns in one ``take`` (or none, when ``index`` is
+    ``None``); the streams walk its :attr:`runs`, consecutive rows of one chunk.
     """
 
-    __slots__ = (
-        "_rows",
-        "_runs",
-        "chunks",
-        "clock",
-        "run_chunk",
-        "run_start",
-        "run_stop",
-        "seq",
-    )
+    __slots__ = ("_rows", "_runs", "chunks", "clock", "index", "piece_start", "piece_stop", "seq")
 
     def __init__(
         self,
         chunks: list[Chunk],
-        run_chunk: I64,
-        run_start: I64,
-        run_stop: I64,
+        piece_start: I64,
+        piece_stop: I64,
+        index: I64 | None,
         clock: I64,
         seq: I64,
     ) -> None:
         self.chunks = chunks
-        self.run_chunk = run_chunk
-        self.run_start = run_start
-        self.run_stop = run_stop
+        self.piece_start = piece_start
+        self.piece_stop = piece_stop
+        self.index = index
         self.clock = clock
         self.seq = seq
         self._runs: list[Run] | None = None
@@ -67,51 +64,111 @@ class Segment:
         """Return the segment of one run."""
         return cls(
             [chunk],
-            np.zeros(1, dtype=np.int64),
             np.array([start], dtype=np.int64),
             np.array([stop], dtype=np.int64),
+            None,
             clock,
             seq,
         )
 
-    @property
-    def runs(self) -> list[Run]:
-        """The runs as ``(chunk, start, stop)`` tuples, in order."""
-        if self._runs is None:
-            chunks = self.chunks
-            self._runs = [
-                (chunks[c], a, b)
-                for c, a, b in zip(
-                    self.run_chunk.tolist(),
-                    self.run_start.tolist(),
-                    self.run_stop.tolist(),
-                    strict=True,
-                )
-            ]
-        return self._runs
+    @classmethod
+    def from_rows(
+        cls, chunks: list[Chunk], source: I64, row: I64, clock: I64, seq: I64
+    ) -> Segment:
+        """Return the segment whose row ``k`` is row ``row[k]`` of ``chunks[source[k]]``
+        (rows of one chunk ascending); its pieces are the row ranges used of each chunk."""
+        count = len(chunks)
+        big = np.iinfo(np.int64).max
+        low = np.full(count, big, dtype=np.int64)
+        high = np.full(count, -1, dtype=np.int64)
+        np.minimum.at(low, source, row)
+        np.maximum.at(high, source, row)
+        used = np.flatnonzero(high >= 0)
+        if len(used) < count:
+            renumber = np.zeros(count, dtype=np.int64)
+            renumber[used] = np.arange(len(used), dtype=np.int64)
+            source = renumber[source]
+            chunks = [chunks[i] for i in used.tolist()]
+            low, high = low[used], high[used]
+        stop = high + 1
+        lengths = stop - low
+        offsets = np.cumsum(lengths) - lengths
+        segment = cls(chunks, low, stop, offsets[source] + row - low[source], clock, seq)
+        segment._rows = (source, row)
+        return segment
+
+    def _source_rows(self) -> tuple[I64, I64]:
+        # Each source row's piece and row number, in source order.
+        return _expand(
+            np.arange(len(self.chunks), dtype=np.int64), self.piece_start, self.piece_stop
+        )
 
     def rows(self) -> tuple[I64, I64]:
-        """Return each row's chunk index and row number, in order."""
+        """Return each row's chunk index (into :attr:`chunks`) and row number, in order."""
         if self._rows is None:
-            self._rows = _expand(self.run_chunk, self.run_start, self.run_stop)
+            source, row = self._source_rows()
+            if self.index is not None:
+                source, row = source[self.index], row[self.index]
+            self._rows = (source, row)
         return self._rows
+
+    @property
+    def runs(self) -> list[Run]:
+        """The rows as ``(chunk, start, stop)`` runs of consecutive rows, in order."""
+        if self._runs is None:
+            chunks = self.chunks
+            if self.index is None:
+                pieces = zip(
+                    range(len(chunks)),
+                    self.piece_start.tolist(),
+                    self.piece_stop.tolist(),
+                    strict=True,
+                )
+                self._runs = [(chunks[c], a, b) for c, a, b in pieces if b > a]
+            else:
+                source, row = self.rows()
+                if len(source) == 0:
+                    self._runs = []
+                    return self._runs
+                breaks = np.flatnonzero((source[1:] != source[:-1]) | (row[1:] != row[:-1] + 1))
+                begins = np.concatenate(([0], breaks + 1))
+                ends = np.concatenate((breaks + 1, [len(source)]))
+                self._runs = [
+                    (chunks[c], a, a + n)
+                    for c, a, n in zip(
+                        source[begins].tolist(),
+                        row[begins].tolist(),
+                        (ends - begins).tolist(),
+                        strict=True,
+                    )
+                ]
+        return self._runs
 
     def slice(self, start: int, stop: int) -> Segment:
         """Return the segment of rows ``start`` to ``stop``."""
-        lengths = self.run_stop - self.run_start
+        if self.index is not None:
+            source, row = self.rows()
+            return Segment.from_rows(
+                self.chunks,
+                source[start:stop],
+                row[start:stop],
+                self.clock[start:stop],
+                self.seq[start:stop],
+            )
+        lengths = self.piece_stop - self.piece_start
         ends = np.cumsum(lengths)
         first = int(np.searchsorted(ends, start, side="right"))
         last = int(np.searchsorted(ends, stop, side="left")) + 1
-        run_start = self.run_start[first:last].copy()
-        run_stop = self.run_stop[first:last].copy()
+        piece_start = self.piece_start[first:last].copy()
+        piece_stop = self.piece_stop[first:last].copy()
         begins = ends[first:last] - lengths[first:last]
-        run_start[0] += start - begins[0]
-        run_stop[-1] -= ends[last - 1] - stop
+        piece_start[0] += start - begins[0]
+        piece_stop[-1] -= ends[last - 1] - stop
         return Segment(
-            self.chunks,
-            self.run_chunk[first:last],
-            run_start,
-            run_stop,
+            self.chunks[first:last],
+            piece_start,
+            piece_stop,
+            None,
             self.clock[start:stop],
             self.seq[start:stop],
         )
@@ -120,12 +177,12 @@ class Segment:
         return len(self.clock)
 
 
-def _expand(run_chunk: I64, run_start: I64, run_stop: I64) -> tuple[I64, I64]:
-    # Per-row chunk index and row number of runs.
-    lengths = run_stop - run_start
+def _expand(piece: I64, start: I64, stop: I64) -> tuple[I64, I64]:
+    # Per-row piece and row number of row ranges laid end to end.
+    lengths = stop - start
     offsets = np.cumsum(lengths) - lengths
-    source = np.repeat(run_chunk, lengths)
-    row = np.arange(int(lengths.sum()), dtype=np.int64) + np.repeat(run_start - offsets, lengths)
+    source = np.repeat(piece, lengths)
+    row = np.arange(int(lengths.sum()), dtype=np.int64) + np.repeat(start - offsets, lengths)
     return source, row
 
 
@@ -262,49 +319,31 @@ def _merge_pieces(
                 np.maximum(clock, carry, out=clock)
             return Segment.single(chunk, start, stop, clock, seq), int(seq[-1]), int(clock[-1])
     chunks = [item.chunk for item, _, _ in pieces]
-    lengths = np.array([stop - start for _, start, stop in pieces], dtype=np.int64)
+    starts = np.array([start for _, start, _ in pieces], dtype=np.int64)
+    stops = np.array([stop for _, _, stop in pieces], dtype=np.int64)
     seq = np.concatenate([item.chunk.seq[a:b] for item, a, b in pieces])
     ordered_only = any(item.chunk.received is None for item, _, _ in pieces)
-    received = (
-        seq
-        if ordered_only
-        else np.concatenate(
-            [item.chunk.received[a:b] for item, a, b in pieces]  # type: ignore[index]
-        )
-    )
-    source = np.repeat(np.arange(len(pieces), dtype=np.int64), lengths)
-    starts = np.array([start for _, start, _ in pieces], dtype=np.int64)
-    offsets = np.concatenate(([0], np.cumsum(lengths)[:-1]))
-    row = np.arange(len(seq), dtype=np.int64) - offsets[source] + starts[source]
     order = np.argsort(seq, kind="stable")
-    seq, source, row = seq[order], source[order], row[order]
-    received = seq if ordered_only else received[order]
+    seq = seq[order]
     keep = np.ones(len(seq), dtype=bool)
-    keep[1:] = seq[1:] != seq[:-1]
+    keep[1:] = seq[1:] != seq[:-1]  # a row stored twice is yielded once
     keep &= seq > last_seq
     if not keep.all():
-        seq, received, source, row = seq[keep], received[keep], source[keep], row[keep]
+        order, seq = order[keep], seq[keep]
+    index: I64 | None = order
+    if len(order) == len(keep) and (len(order) < 2 or bool(np.all(order[1:] > order[:-1]))):
+        index = None  # the pieces follow each other: no gather needed
     if len(seq) == 0:
-        empty = np.zeros(0, dtype=np.int64)
-        return Segment(chunks, empty, empty, empty, seq, seq), last_seq, carry
+        return Segment(chunks, starts, stops, index, seq, seq), last_seq, carry
     if ordered_only:  # no clock asked for: seq stands in
-        return _segment(chunks, source, row, seq, seq), int(seq[-1]), carry
-    clock = np.maximum.accumulate(received)
+        return Segment(chunks, starts, stops, index, seq, seq), int(seq[-1]), carry
+    received = np.concatenate(
+        [item.chunk.received[a:b] for item, a, b in pieces]  # type: ignore[index]
+    )
+    clock = np.maximum.accumulate(received[order])
     if carry > clock[0]:
         np.maximum(clock, carry, out=clock)
-    return _segment(chunks, source, row, clock, seq), int(seq[-1]), int(clock[-1])
-
-
-def _segment(chunks: list[Chunk], source: I64, row: I64, clock: I64, seq: I64) -> Segment:
-    # Rows given as chunk index and row number, in order, grouped into runs of consecutive
-    # rows of one chunk.
-    breaks = np.flatnonzero((source[1:] != source[:-1]) | (row[1:] != row[:-1] + 1)) + 1
-    begins = np.concatenate(([0], breaks))
-    ends = np.concatenate((breaks, [len(source)]))
-    run_start = row[begins]
-    segment = Segment(chunks, source[begins], run_start, run_start + (ends - begins), clock, seq)
-    segment._rows = (source, row)
-    return segment
+    return Segment(chunks, starts, stops, index, clock, seq), int(seq[-1]), int(clock[-1])
 
 
 @dataclass(slots=True)
@@ -424,4 +463,4 @@ def _interleave(takes: list[tuple[_SessionSource, int, int]]) -> Segment:
     order = np.lexsort((seq, rank, clock))
     source = np.concatenate(sources)[order]
     row = np.concatenate(rows)[order]
-    return _segment(chunks, source, row, clock[order], seq[order])
+    return Segment.from_rows(chunks, source, row, clock[order], seq[order])

@@ -51,6 +51,30 @@ class Prefetch:
         self._loop = asyncio.get_running_loop()
         await asyncio.to_thread(self._work)
 
+    def items(self) -> Iterator[Segment]:
+        """Produce on a worker thread and yield the items here, without an event loop (for
+        batch access: the reading overlaps the caller's work). Closing the iterator stops
+        the producer and waits for its thread.
+
+        Raises:
+            Exception: whatever the producer raised, at the point it raised.
+        """
+        worker = threading.Thread(target=self._work, name="replay-reader", daemon=True)
+        worker.start()
+        try:
+            while True:
+                item = self._queue.get()
+                if item is DONE:
+                    return
+                if isinstance(item, Failed):
+                    raise item.error
+                yield item  # type: ignore[misc]
+        finally:
+            self._stop.set()
+            while self.get_nowait() is not None:
+                pass
+            worker.join()
+
     def _work(self) -> None:
         items = self._produce()
         try:

@@ -15,6 +15,7 @@ columns the order needs); memory stays at the read-ahead of the open files.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from typing import Final
 
 import numpy as np
 import polars as pl
@@ -23,12 +24,15 @@ from polars.io.plugins import register_io_source
 
 from recorder.schema import DATASETS, schema_for
 from replay.errors import InvalidReplayArgument
-from replay.files import batch_rows as file_batch_rows
-from replay.order import Segment, _expand
+from replay.files import bulk_rows
+from replay.order import Segment
 from replay.plan import Plan, plan, segments
+from replay.prefetch import Prefetch
 from replay.selection import REPLAYED_DATASETS, TimeLike, make_selection
 
 __all__ = ["scan", "scan_batches"]
+
+_READ_AHEAD: Final = 2  # segments read and ordered ahead, on the reader thread
 
 
 def _plan_for(
@@ -60,27 +64,29 @@ def _columns(dataset: str, columns: Sequence[str] | None) -> list[str]:
 
 
 def _rows_of(segment: Segment, dataset: str, columns: list[str]) -> pa.Table | None:
-    # The segment's rows of ``dataset``, in order, as a table of ``columns``.
+    # The segment's rows of ``dataset``, in order, as a table of ``columns``: its pieces
+    # laid end to end (zero-copy slices), gathered in one take unless already in order.
     chunks = segment.chunks
-    wanted = [i for i, chunk in enumerate(chunks) if chunk.dataset == dataset]
-    if not wanted:
+    wanted = np.array([chunk.dataset == dataset for chunk in chunks], dtype=bool)
+    if not wanted.any():
         return None
-    run_chunk, run_start, run_stop = segment.run_chunk, segment.run_start, segment.run_stop
-    if len(wanted) < len(chunks):
-        keep = np.isin(run_chunk, wanted)
-        run_chunk, run_start, run_stop = run_chunk[keep], run_start[keep], run_stop[keep]
-    if len(run_chunk) == 0:
-        return None
-    if len(run_chunk) == 1:  # one run: a zero-copy slice
-        start, stop = int(run_start[0]), int(run_stop[0])
-        batch = chunks[int(run_chunk[0])].batch.select(columns).slice(start, stop - start)
-        return pa.Table.from_batches([batch])
-    base = np.zeros(len(chunks), dtype=np.int64)
-    sizes = np.array([len(chunks[i]) for i in wanted], dtype=np.int64)
-    base[wanted] = np.cumsum(sizes) - sizes
-    source, row = _expand(run_chunk, run_start, run_stop)
-    table = pa.Table.from_batches([chunks[i].batch.select(columns) for i in wanted])
-    return table.take(base[source] + row)
+    starts, stops = segment.piece_start.tolist(), segment.piece_stop.tolist()
+    table = pa.Table.from_batches(
+        [
+            chunks[i].batch.select(columns).slice(starts[i], stops[i] - starts[i])
+            for i in np.flatnonzero(wanted).tolist()
+        ]
+    )
+    index = segment.index
+    if wanted.all():
+        return table if index is None else table.take(index)
+    # Other datasets' rows (the key columns the clock needed) are left out.
+    lengths = segment.piece_stop - segment.piece_start
+    mine = np.repeat(wanted, lengths)
+    if index is None:
+        return table
+    index = index[mine[index]]
+    return table.take((np.cumsum(mine) - 1)[index])
 
 
 def _batches(
@@ -88,8 +94,9 @@ def _batches(
 ) -> Iterator[pa.RecordBatch]:
     held: list[pa.Table] = []
     count = 0
-    size = max(batch_rows, 1024)
-    for segment in segments(the_plan, [dataset], columns, batch_size=size, clock=False):
+    size = bulk_rows(dataset, [*columns, "seq"])
+    ordered = segments(the_plan, [dataset], columns, batch_size=size, clock=False)
+    for segment in Prefetch(lambda: ordered, depth=_READ_AHEAD).items():
         rows = _rows_of(segment, dataset, columns)
         if rows is None:
             continue
@@ -124,8 +131,10 @@ def scan_batches(
     batch_rows: int | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """Return the selected rows of ``dataset`` in replay order as Arrow record batches of
-    about ``batch_rows`` rows (default: a few MB of the dataset's rows, e.g. 32,768 trades or
-    2,048 orderbooks), with ``columns`` (default: every column of the schema).
+    about ``batch_rows`` rows or more (default: about 2 MB of the columns asked for, e.g.
+    6,700 trades of every column, 43,000 of three, 1,800 orderbooks), with ``columns``
+    (default: every column of the schema). Each file is read about 2 MB at a time, so memory
+    follows the number of markets selected, not the recording's length or its files' layout.
 
     The files are found now (errors are raised here); they are read as you iterate.
 
@@ -137,7 +146,7 @@ def scan_batches(
     the_plan = _plan_for(path, dataset, symbols, start, end)
     chosen = _columns(dataset, columns)
     if batch_rows is None:
-        batch_rows = file_batch_rows(dataset, bulk=True)
+        batch_rows = bulk_rows(dataset, chosen)
     if batch_rows < 1:
         raise InvalidReplayArgument(f"batch_rows must be at least 1, not {batch_rows}")
     return _batches(the_plan, dataset, chosen, batch_rows)
@@ -176,7 +185,7 @@ def scan(
         if not columns:  # a query that needs rows but no column (a count) reads one key
             columns = ["seq"]
         produced = 0
-        size = batch_size or file_batch_rows(dataset, bulk=True)
+        size = batch_size or bulk_rows(dataset, columns)
         for batch in _batches(the_plan, dataset, columns, size):
             frame = pl.from_arrow(batch)
             assert isinstance(frame, pl.DataFrame)
