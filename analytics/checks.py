@@ -19,13 +19,33 @@ from analytics.integrity import integrity_section
 from analytics.latency import CHANNELS, latency_section
 from analytics.recording import Recording
 
-__all__ = ["CHECKS_SCHEMA_VERSION", "DEFAULT_LIMIT", "check_schema", "run_checks"]
+__all__ = [
+    "CHECKS_SCHEMA_VERSION",
+    "DEFAULT_LIMIT",
+    "SHARED_MEASURES",
+    "check_schema",
+    "run_checks",
+]
 
 CHECKS_SCHEMA_VERSION: Final = 2
 """The version of the checks' JSON shape; bumped on any change to a documented path."""
 
 DEFAULT_LIMIT: Final = 100
 """How many items the lists (ledger, silences, excursions, missing runs) hold at most."""
+
+SHARED_MEASURES: Final = (
+    "trade_stream_spans",
+    "trade_windows",
+    "rest_trades_compared",
+    "rest_trade_keys",
+    "staleness",
+    "ticker_checks",
+    "candle_checks",
+    "latency_by_channel",
+    "silences",
+)
+"""Intermediate measures that several parts of the checks read: computed once per run
+(:meth:`Recording.kept`), in this order. Each is small beside the datasets."""
 
 
 @cache
@@ -43,6 +63,11 @@ def run_checks(recording: Recording, *, limit: int = DEFAULT_LIMIT) -> dict[str,
     """
     if limit < 0:
         raise ValueError("limit must not be negative")
+    with recording.kept(*SHARED_MEASURES):
+        return _checks(recording, limit)
+
+
+def _checks(recording: Recording, limit: int) -> dict[str, Any]:
     consistency = consistency_section(recording, limit=limit)
     by_channel = recording.rows("latency_by_channel")
     latency = latency_section(recording, limit=limit, by_channel_rows=by_channel)

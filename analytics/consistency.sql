@@ -1,13 +1,6 @@
 -- REST/WebSocket consistency: does what the streams delivered agree with the REST reference
 -- snapshots the recorder took beside them? Every statement is a view over the dataset views.
 
--- name: ticker_ws_states
--- WebSocket tickers, one per (session, symbol, exchange time): the last one delivered wins.
-SELECT *
-FROM ticker
-WHERE source = 'websocket'
-QUALIFY row_number() OVER (PARTITION BY session_id, symbol, "timestamp" ORDER BY seq DESC) = 1;
-
 -- name: ws_reach
 -- How far each WebSocket ticker and orderbook stream got, per session and symbol: the exchange
 -- time of its last state. A REST snapshot newer than that came after the stream stopped (the
@@ -20,10 +13,11 @@ SELECT 'orderbook', session_id, symbol, max("timestamp")
 FROM orderbook WHERE source = 'websocket' GROUP BY ALL;
 
 -- name: ticker_pairs
--- Each REST ticker (struct `rest`) beside the WebSocket ticker in force at the same exchange
--- time (struct `ws`: the last one at or before it, same session and symbol; NULL when none).
--- matched: there is one, and the stream went on to at least the REST ticker's time;
--- after_stream: the REST ticker is newer than the stream's last state (see ws_reach).
+-- Each REST ticker (struct `rest`) beside the exchange time of the WebSocket ticker in force
+-- at its own exchange time (ws_time: the last one at or before it, same session and symbol;
+-- NULL when none). matched: there is one, and the stream went on to at least the REST
+-- ticker's time; after_stream: the REST ticker is newer than the stream's last state (see
+-- ws_reach).
 SELECT
     r.session_id,
     r.symbol,
@@ -32,44 +26,57 @@ SELECT
     r."timestamp" AS rest_time,
     w."timestamp" AS ws_time,
     coalesce(r."timestamp" > e.last_time, false) AS after_stream,
-    w.seq IS NOT NULL AND NOT after_stream AS matched,
-    r AS rest,
-    w AS ws
+    w."timestamp" IS NOT NULL AND NOT after_stream AS matched,
+    r AS rest
 FROM rest_ticker AS r
-ASOF LEFT JOIN ticker_ws_states AS w
+ASOF LEFT JOIN (
+    SELECT session_id, symbol, "timestamp" FROM ticker WHERE source = 'websocket'
+) AS w
     ON r.session_id = w.session_id AND r.symbol = w.symbol AND r."timestamp" >= w."timestamp"
 LEFT JOIN ws_reach AS e
     ON e.channel = 'ticker' AND e.session_id = r.session_id AND e.symbol = r.symbol;
 
 -- name: ticker_comparisons
--- One row per REST ticker that had a WebSocket ticker in force, and compared field.
-SELECT
-    p.session_id, p.symbol, p.rest_seq, p.rest_received_ns, p.rest_time, p.ws_time,
-    f.field, f.rest_value, f.ws_value,
-    f.rest_value IS NOT DISTINCT FROM f.ws_value AS agrees
-FROM ticker_pairs AS p,
-LATERAL (VALUES
-    ('current_price', p.rest.current_price::VARCHAR, p.ws.current_price::VARCHAR),
-    ('change_rate', p.rest.change_rate::VARCHAR, p.ws.change_rate::VARCHAR),
-    ('change_amount', p.rest.change_amount::VARCHAR, p.ws.change_amount::VARCHAR),
-    ('volume_24h', p.rest.volume_24h::VARCHAR, p.ws.volume_24h::VARCHAR),
-    ('high_24h', p.rest.high_24h::VARCHAR, p.ws.high_24h::VARCHAR),
-    ('low_24h', p.rest.low_24h::VARCHAR, p.ws.low_24h::VARCHAR),
-    ('prev_closing_price', p.rest.prev_closing_price::VARCHAR, p.ws.prev_closing_price::VARCHAR),
-    ('opening_price', p.rest.opening_price::VARCHAR, p.ws.opening_price::VARCHAR),
-    ('change', p.rest.change, p.ws.change),
-    ('trade_volume', p.rest.trade_volume::VARCHAR, p.ws.trade_volume::VARCHAR),
-    ('trade_timestamp', p.rest.trade_timestamp::VARCHAR, p.ws.trade_timestamp::VARCHAR),
-    ('acc_trade_volume', p.rest.acc_trade_volume::VARCHAR, p.ws.acc_trade_volume::VARCHAR),
-    ('acc_trade_price', p.rest.acc_trade_price::VARCHAR, p.ws.acc_trade_price::VARCHAR),
-    ('acc_trade_price_24h', p.rest.acc_trade_price_24h::VARCHAR,
-        p.ws.acc_trade_price_24h::VARCHAR),
+-- One row per matched REST ticker and compared field, against the WebSocket ticker in force.
+-- Several WebSocket tickers may carry that one exchange time (trades in the same
+-- millisecond), and a REST answer may show any of them: the one agreeing on most fields is
+-- taken (ws_seq; among equals, the last delivered).
+SELECT * EXCLUDE (misses)
+FROM (
+    SELECT
+        p.session_id, p.symbol, p.rest_seq, p.rest_received_ns, p.rest_time, p.ws_time,
+        w.seq AS ws_seq, f.field, f.rest_value, f.ws_value,
+        f.rest_value IS NOT DISTINCT FROM f.ws_value AS agrees,
+        count(*) FILTER (WHERE NOT agrees) OVER (PARTITION BY p.session_id, p.rest_seq, w.seq)
+            AS misses
+    FROM ticker_pairs AS p
+    JOIN ticker AS w
+        ON w.source = 'websocket' AND w.session_id = p.session_id AND w.symbol = p.symbol
+        AND w."timestamp" = p.ws_time,
+    LATERAL (VALUES
+    ('current_price', p.rest.current_price::VARCHAR, w.current_price::VARCHAR),
+    ('change_rate', p.rest.change_rate::VARCHAR, w.change_rate::VARCHAR),
+    ('change_amount', p.rest.change_amount::VARCHAR, w.change_amount::VARCHAR),
+    ('volume_24h', p.rest.volume_24h::VARCHAR, w.volume_24h::VARCHAR),
+    ('high_24h', p.rest.high_24h::VARCHAR, w.high_24h::VARCHAR),
+    ('low_24h', p.rest.low_24h::VARCHAR, w.low_24h::VARCHAR),
+    ('prev_closing_price', p.rest.prev_closing_price::VARCHAR, w.prev_closing_price::VARCHAR),
+    ('opening_price', p.rest.opening_price::VARCHAR, w.opening_price::VARCHAR),
+    ('change', p.rest.change, w.change),
+    ('trade_volume', p.rest.trade_volume::VARCHAR, w.trade_volume::VARCHAR),
+    ('trade_timestamp', p.rest.trade_timestamp::VARCHAR, w.trade_timestamp::VARCHAR),
+    ('acc_trade_volume', p.rest.acc_trade_volume::VARCHAR, w.acc_trade_volume::VARCHAR),
+    ('acc_trade_price', p.rest.acc_trade_price::VARCHAR, w.acc_trade_price::VARCHAR),
+    ('acc_trade_price_24h', p.rest.acc_trade_price_24h::VARCHAR, w.acc_trade_price_24h::VARCHAR),
     ('highest_52_week_price', p.rest.highest_52_week_price::VARCHAR,
-        p.ws.highest_52_week_price::VARCHAR),
-    ('lowest_52_week_price', p.rest.lowest_52_week_price::VARCHAR,
-        p.ws.lowest_52_week_price::VARCHAR)
-) AS f(field, rest_value, ws_value)
-WHERE p.matched;
+        w.highest_52_week_price::VARCHAR),
+    ('lowest_52_week_price', p.rest.lowest_52_week_price::VARCHAR, w.lowest_52_week_price::VARCHAR)
+    ) AS f(field, rest_value, ws_value)
+    WHERE p.matched
+)
+QUALIFY ws_seq = first_value(ws_seq) OVER (
+    PARTITION BY session_id, rest_seq ORDER BY misses, ws_seq DESC
+);
 
 -- name: ticker_checks
 -- One row per REST ticker: whether it was compared (matched), and the fields on which it
@@ -92,39 +99,46 @@ SELECT
 FROM ticker_comparisons
 GROUP BY field;
 
--- name: orderbook_ws_states
--- WebSocket orderbooks, one per (session, symbol, exchange time): the last one delivered wins.
-SELECT *
-FROM orderbook
-WHERE source = 'websocket'
-QUALIFY row_number() OVER (PARTITION BY session_id, symbol, "timestamp" ORDER BY seq DESC) = 1;
-
 -- name: orderbook_checks
 -- Each REST orderbook against the WebSocket orderbook in force at its exchange time, level by
 -- level over the depth both carry: `level_agrees[i]` is true when bid and ask price and size
--- of level i are equal. matched and after_stream as in ticker_pairs.
+-- of level i are equal. matched and after_stream as in ticker_pairs; among WebSocket
+-- orderbooks of one exchange time, the one agreeing on most levels (ws_seq; among equals,
+-- the last delivered).
 SELECT
-    r.session_id,
-    r.symbol,
-    r.seq AS rest_seq,
-    r.received_ns AS rest_received_ns,
-    r."timestamp" AS rest_time,
-    w."timestamp" AS ws_time,
-    coalesce(r."timestamp" > e.last_time, false) AS after_stream,
-    w.seq IS NOT NULL AND NOT after_stream AS matched,
-    least(len(r.bid_prices), len(r.ask_prices), len(w.bid_prices), len(w.ask_prices)) AS depth,
+    p.session_id, p.symbol, p.rest_seq, p.rest_received_ns, p.rest_time, p.ws_time,
+    p.after_stream, p.matched,
+    w.seq AS ws_seq,
+    least(len(p.bid_prices), len(p.ask_prices), len(w.bid_prices), len(w.ask_prices)) AS depth,
     list_transform(
         range(1, coalesce(depth, 0) + 1),
-        lambda i: r.bid_prices[i] = w.bid_prices[i] AND r.bid_volumes[i] = w.bid_volumes[i]
-            AND r.ask_prices[i] = w.ask_prices[i] AND r.ask_volumes[i] = w.ask_volumes[i]
+        lambda i: p.bid_prices[i] = w.bid_prices[i] AND p.bid_volumes[i] = w.bid_volumes[i]
+            AND p.ask_prices[i] = w.ask_prices[i] AND p.ask_volumes[i] = w.ask_volumes[i]
     ) AS level_agrees,
     list_count(list_filter(level_agrees, lambda x: x)) AS levels_agreed,
-    matched AND levels_agreed = depth AS agrees
-FROM rest_orderbook AS r
-ASOF LEFT JOIN orderbook_ws_states AS w
-    ON r.session_id = w.session_id AND r.symbol = w.symbol AND r."timestamp" >= w."timestamp"
-LEFT JOIN ws_reach AS e
-    ON e.channel = 'orderbook' AND e.session_id = r.session_id AND e.symbol = r.symbol;
+    p.matched AND levels_agreed = depth AS agrees
+FROM (
+    SELECT
+        r.session_id, r.symbol, r.seq AS rest_seq, r.received_ns AS rest_received_ns,
+        r."timestamp" AS rest_time, w."timestamp" AS ws_time,
+        coalesce(r."timestamp" > e.last_time, false) AS after_stream,
+        w."timestamp" IS NOT NULL AND NOT after_stream AS matched,
+        r.bid_prices, r.bid_volumes, r.ask_prices, r.ask_volumes
+    FROM rest_orderbook AS r
+    ASOF LEFT JOIN (
+        SELECT session_id, symbol, "timestamp" FROM orderbook WHERE source = 'websocket'
+    ) AS w
+        ON r.session_id = w.session_id AND r.symbol = w.symbol
+        AND r."timestamp" >= w."timestamp"
+    LEFT JOIN ws_reach AS e
+        ON e.channel = 'orderbook' AND e.session_id = r.session_id AND e.symbol = r.symbol
+) AS p
+LEFT JOIN orderbook AS w
+    ON p.matched AND w.source = 'websocket' AND w.session_id = p.session_id
+    AND w.symbol = p.symbol AND w."timestamp" = p.ws_time
+QUALIFY row_number() OVER (
+    PARTITION BY p.session_id, p.rest_seq ORDER BY levels_agreed DESC, ws_seq DESC
+) = 1;
 
 -- name: orderbook_agreement_by_level
 -- Per level (1 = best): how many compared REST orderbooks agreed with the WebSocket there.
@@ -267,16 +281,33 @@ GROUP BY session_id, symbol, island;
 
 -- name: stream_trades_unlisted
 -- Streamed trades strictly inside an interval REST covered (trade_covered) that no REST
--- answer listed.
-SELECT t.*
+-- answer listed. Trades meet intervals by equality on a time bucket (each interval listed
+-- under every bucket it touches; buckets are 1 s, or 1/64 of the longest interval), then by
+-- the bounds: no sort of the trades.
+WITH bucket AS (
+    SELECT greatest(
+        1000, max(epoch_ms(covered_end) - epoch_ms(covered_start)) // 64
+    )::BIGINT AS ms
+    FROM trade_covered
+),
+buckets AS (
+    SELECT
+        c.session_id, c.symbol, c.covered_start, c.covered_end,
+        unnest(range(
+            epoch_ms(c.covered_start) // b.ms, epoch_ms(c.covered_end) // b.ms + 1
+        )) AS bucket
+    FROM trade_covered AS c, bucket AS b
+)
+SELECT t.symbol, t.sequential_id, t.trade_timestamp, t.source
 FROM (
-    SELECT t.symbol, t.sequential_id, t.trade_timestamp, t.source
-    FROM trade AS t
-    ASOF JOIN trade_covered AS c
-        ON t.session_id = c.session_id AND t.symbol = c.symbol
-        AND t.trade_timestamp > c.covered_start
-    WHERE t.trade_timestamp < c.covered_end
+    SELECT
+        t.session_id, t.symbol, t.sequential_id, t.trade_timestamp, t.source,
+        epoch_ms(t.trade_timestamp) // b.ms AS bucket
+    FROM trade AS t, bucket AS b
 ) AS t
+JOIN buckets AS c
+    ON c.session_id = t.session_id AND c.symbol = t.symbol AND c.bucket = t.bucket
+    AND t.trade_timestamp > c.covered_start AND t.trade_timestamp < c.covered_end
 ANTI JOIN rest_trade AS r ON r.sequential_id = t.sequential_id AND r.symbol = t.symbol;
 
 -- name: candle_timeframes
@@ -309,6 +340,9 @@ QUALIFY row_number() OVER (
 -- name: candles_rebuilt
 -- The candles of rest_candles_closed rebuilt from the recorded trades (each (symbol,
 -- sequential_id) once): open and close by exchange time then id, quote volume in DOUBLE.
+-- Each trade falls in the candle of each compared timeframe that opens at its time cut to
+-- that width (Upbit's candles open at whole multiples of their width, days at 00:00 UTC),
+-- so trades meet candles by equality, whatever the number of candles.
 SELECT
     symbol, timeframe, open_time,
     count(*) AS trades,
@@ -320,15 +354,17 @@ SELECT
     sum(price::DOUBLE * volume::DOUBLE) AS quote_volume
 FROM (
     SELECT
-        c.symbol, c.timeframe, c.open_time, t.sequential_id,
+        t.symbol, f.timeframe, time_bucket(f.width, t.trade_timestamp) AS open_time,
+        t.sequential_id,
         any_value(t.trade_price) AS price,
         any_value(t.trade_volume) AS volume,
         any_value(t.trade_timestamp) AS ts
-    FROM rest_candles_closed AS c
-    JOIN trade AS t
-        ON t.symbol = c.symbol AND t.trade_timestamp >= c.open_time
-        AND t.trade_timestamp < c.open_time + c.width
-    GROUP BY c.symbol, c.timeframe, c.open_time, t.sequential_id
+    FROM trade AS t
+    CROSS JOIN (SELECT DISTINCT timeframe, width FROM rest_candles_closed) AS f
+    SEMI JOIN rest_candles_closed AS c
+        ON c.symbol = t.symbol AND c.timeframe = f.timeframe
+        AND c.open_time = time_bucket(f.width, t.trade_timestamp)
+    GROUP BY ALL
 )
 GROUP BY symbol, timeframe, open_time;
 

@@ -22,21 +22,37 @@ GROUP BY kind, channel;
 
 -- name: stream_arrivals
 -- Every stream record with the time since the previous record of the same dataset, session
--- and symbol (NULL for the first).
+-- and symbol (NULL for the first). Each dataset is ordered per symbol by receive time alone
+-- (its files are partitioned by symbol, which DuckDB's window uses as it is; records received
+-- at the same instant have the same gaps whichever comes first): the sessions of a recording
+-- follow one another, so a session's records are consecutive there.
 SELECT
-    dataset, session_id, symbol, seq, received_ns,
-    received_ns - lag(received_ns) OVER (
-        PARTITION BY dataset, session_id, symbol ORDER BY received_ns, seq
-    ) AS gap_ns
-FROM (
-    SELECT 'ticker' AS dataset, session_id, symbol, seq, received_ns FROM ticker
-    UNION ALL
-    SELECT 'trade', session_id, symbol, seq, received_ns FROM trade
-    UNION ALL
-    SELECT 'orderbook', session_id, symbol, seq, received_ns FROM orderbook
-    UNION ALL
-    SELECT 'candle', session_id, symbol, seq, received_ns FROM candle
-);
+    'ticker' AS dataset, session_id, symbol, seq, received_ns,
+    CASE WHEN lag(session_id) OVER w = session_id THEN received_ns - lag(received_ns) OVER w END
+        AS gap_ns
+FROM ticker
+WINDOW w AS (PARTITION BY symbol ORDER BY received_ns)
+UNION ALL
+SELECT
+    'trade' AS dataset, session_id, symbol, seq, received_ns,
+    CASE WHEN lag(session_id) OVER w = session_id THEN received_ns - lag(received_ns) OVER w END
+        AS gap_ns
+FROM trade
+WINDOW w AS (PARTITION BY symbol ORDER BY received_ns)
+UNION ALL
+SELECT
+    'orderbook' AS dataset, session_id, symbol, seq, received_ns,
+    CASE WHEN lag(session_id) OVER w = session_id THEN received_ns - lag(received_ns) OVER w END
+        AS gap_ns
+FROM orderbook
+WINDOW w AS (PARTITION BY symbol ORDER BY received_ns)
+UNION ALL
+SELECT
+    'candle' AS dataset, session_id, symbol, seq, received_ns,
+    CASE WHEN lag(session_id) OVER w = session_id THEN received_ns - lag(received_ns) OVER w END
+        AS gap_ns
+FROM candle
+WINDOW w AS (PARTITION BY symbol ORDER BY received_ns);
 
 -- name: stream_rhythm
 -- Per dataset and symbol: its usual inter-arrival time (the silence_quantile of its gaps) and
@@ -51,30 +67,28 @@ FROM stream_arrivals
 GROUP BY dataset, symbol;
 
 -- name: silences
--- Every silent period: from the record before the silence to the record that ended it (the
--- arrivals are computed once, then measured against their own rhythm).
-WITH arrivals AS MATERIALIZED (
-    SELECT * FROM stream_arrivals
-),
-rhythm AS (
+-- Every silent period: from the record before the silence to the record that ended it. One
+-- pass over the arrivals measures each dataset and symbol's rhythm and collects, beside it,
+-- the gaps longer than silence_floor_ms (no threshold is lower): those above the threshold.
+SELECT
+    dataset, c.session_id, symbol,
+    c.received_ns - c.gap_ns AS start_ns,
+    c.received_ns AS end_ns,
+    c.gap_ns / 1e6 AS silent_ms,
+    usual_ms,
+    threshold_ms
+FROM (
     SELECT
         dataset, symbol,
         quantile_cont(gap_ns, getvariable('silence_quantile')) / 1e6 AS usual_ms,
         greatest(getvariable('silence_floor_ms'), getvariable('silence_factor') * usual_ms)
-            AS threshold_ms
-    FROM arrivals
+            AS threshold_ms,
+        list({'session_id': session_id, 'received_ns': received_ns, 'gap_ns': gap_ns})
+            FILTER (WHERE gap_ns / 1e6 > getvariable('silence_floor_ms')) AS candidates
+    FROM stream_arrivals
     GROUP BY dataset, symbol
-)
-SELECT
-    a.dataset, a.session_id, a.symbol,
-    a.received_ns - a.gap_ns AS start_ns,
-    a.received_ns AS end_ns,
-    a.gap_ns / 1e6 AS silent_ms,
-    r.usual_ms,
-    r.threshold_ms
-FROM arrivals AS a
-JOIN rhythm AS r USING (dataset, symbol)
-WHERE a.gap_ns / 1e6 > r.threshold_ms;
+), unnest(candidates) AS u(c)
+WHERE c.gap_ns / 1e6 > threshold_ms;
 
 -- name: silence_list
 -- The silent periods, each carrying the count of all of them and the longest (in seconds), so

@@ -35,94 +35,158 @@ WHERE crossed OR unsorted OR malformed OR total_mismatch OR non_positive;
 
 -- name: trade_duplicates
 -- Trade keys (symbol, sequential_id) the trade stream holds more than once; `conflicting`
--- when the copies disagree on price, size, side or time.
+-- when the copies disagree on price, size, side or time. The copies are found by ordering
+-- each symbol's ids (cheaper than grouping every key), then only they are compared.
 SELECT
-    d.symbol, d.sequential_id, d.copies,
-    count(DISTINCT (t.trade_price, t.trade_volume, t.trade_side, t.trade_timestamp)) > 1
-        AS conflicting
-FROM (
-    SELECT symbol, sequential_id, count(*) AS copies
-    FROM trade
-    GROUP BY sequential_id, symbol
-    HAVING count(*) > 1
-) AS d
-JOIN trade AS t USING (symbol, sequential_id)
-GROUP BY d.symbol, d.sequential_id, d.copies;
+    symbol, sequential_id,
+    count(*) AS copies,
+    count(DISTINCT (trade_price, trade_volume, trade_side, trade_timestamp)) > 1 AS conflicting
+FROM trade
+SEMI JOIN (
+    SELECT symbol, sequential_id
+    FROM (
+        SELECT
+            symbol, sequential_id,
+            sequential_id = lag(sequential_id) OVER (PARTITION BY symbol ORDER BY sequential_id)
+                AS again
+        FROM trade
+    )
+    WHERE again
+) AS d USING (symbol, sequential_id)
+GROUP BY symbol, sequential_id;
 
 -- name: value_checks
 -- Records holding a non-positive price or trade size, or a negative volume; `fields` names
--- the offending columns.
-SELECT dataset, session_id, seq, symbol, received_ns, list_filter(fields, lambda f: f IS NOT NULL) AS fields
+-- the offending columns. One simple condition per column and dataset, so that the Parquet
+-- statistics rule out whole row groups (usually all of them) without reading a value.
+SELECT dataset, session_id, seq, symbol, received_ns, list(field ORDER BY field) AS fields
 FROM (
-    SELECT dataset, session_id, seq, symbol, received_ns, [
-        CASE WHEN trade_price <= 0 THEN 'trade_price' END,
-        CASE WHEN trade_volume <= 0 THEN 'trade_volume' END
-    ] AS fields
-    FROM (
-        SELECT 'trade' AS dataset, session_id, seq, symbol, received_ns, trade_price, trade_volume
-        FROM trade
-        UNION ALL
-        SELECT 'rest_trade', session_id, seq, symbol, received_ns, trade_price, trade_volume
-        FROM rest_trade
-    )
-    WHERE trade_price <= 0 OR trade_volume <= 0
+    SELECT 'trade' AS dataset, session_id, seq, symbol, received_ns, 'trade_price' AS field
+    FROM trade WHERE trade_price <= 0
     UNION ALL
-    SELECT dataset, session_id, seq, symbol, received_ns, [
-        CASE WHEN current_price <= 0 THEN 'current_price' END,
-        CASE WHEN high_24h <= 0 THEN 'high_24h' END,
-        CASE WHEN low_24h <= 0 THEN 'low_24h' END,
-        CASE WHEN opening_price <= 0 THEN 'opening_price' END,
-        CASE WHEN prev_closing_price <= 0 THEN 'prev_closing_price' END,
-        CASE WHEN volume_24h < 0 THEN 'volume_24h' END,
-        CASE WHEN acc_trade_volume < 0 THEN 'acc_trade_volume' END,
-        CASE WHEN acc_trade_price < 0 THEN 'acc_trade_price' END
-    ]
-    FROM (
-        SELECT 'ticker' AS dataset, * FROM ticker
-        UNION ALL BY NAME
-        SELECT 'rest_ticker' AS dataset, * FROM rest_ticker
-    )
-    WHERE current_price <= 0 OR high_24h <= 0 OR low_24h <= 0 OR opening_price <= 0
-        OR prev_closing_price <= 0 OR volume_24h < 0 OR acc_trade_volume < 0
-        OR acc_trade_price < 0
+    SELECT 'trade', session_id, seq, symbol, received_ns, 'trade_volume'
+    FROM trade WHERE trade_volume <= 0
     UNION ALL
-    SELECT dataset, session_id, seq, symbol, received_ns, [
-        CASE WHEN open_price <= 0 THEN 'open_price' END,
-        CASE WHEN high_price <= 0 THEN 'high_price' END,
-        CASE WHEN low_price <= 0 THEN 'low_price' END,
-        CASE WHEN close_price <= 0 THEN 'close_price' END,
-        CASE WHEN volume < 0 THEN 'volume' END,
-        CASE WHEN quote_volume < 0 THEN 'quote_volume' END
-    ]
-    FROM (
-        SELECT 'candle' AS dataset, * FROM candle
-        UNION ALL BY NAME
-        SELECT 'rest_candle' AS dataset, * FROM rest_candle
-    )
-    WHERE open_price <= 0 OR high_price <= 0 OR low_price <= 0 OR close_price <= 0
-        OR volume < 0 OR quote_volume < 0
-);
+    SELECT 'rest_trade', session_id, seq, symbol, received_ns, 'trade_price'
+    FROM rest_trade WHERE trade_price <= 0
+    UNION ALL
+    SELECT 'rest_trade', session_id, seq, symbol, received_ns, 'trade_volume'
+    FROM rest_trade WHERE trade_volume <= 0
+    UNION ALL
+    SELECT 'ticker', session_id, seq, symbol, received_ns, 'current_price'
+    FROM ticker WHERE current_price <= 0
+    UNION ALL
+    SELECT 'ticker', session_id, seq, symbol, received_ns, 'high_24h'
+    FROM ticker WHERE high_24h <= 0
+    UNION ALL
+    SELECT 'ticker', session_id, seq, symbol, received_ns, 'low_24h'
+    FROM ticker WHERE low_24h <= 0
+    UNION ALL
+    SELECT 'ticker', session_id, seq, symbol, received_ns, 'opening_price'
+    FROM ticker WHERE opening_price <= 0
+    UNION ALL
+    SELECT 'ticker', session_id, seq, symbol, received_ns, 'prev_closing_price'
+    FROM ticker WHERE prev_closing_price <= 0
+    UNION ALL
+    SELECT 'ticker', session_id, seq, symbol, received_ns, 'volume_24h'
+    FROM ticker WHERE volume_24h < 0
+    UNION ALL
+    SELECT 'ticker', session_id, seq, symbol, received_ns, 'acc_trade_volume'
+    FROM ticker WHERE acc_trade_volume < 0
+    UNION ALL
+    SELECT 'ticker', session_id, seq, symbol, received_ns, 'acc_trade_price'
+    FROM ticker WHERE acc_trade_price < 0
+    UNION ALL
+    SELECT 'rest_ticker', session_id, seq, symbol, received_ns, 'current_price'
+    FROM rest_ticker WHERE current_price <= 0
+    UNION ALL
+    SELECT 'rest_ticker', session_id, seq, symbol, received_ns, 'high_24h'
+    FROM rest_ticker WHERE high_24h <= 0
+    UNION ALL
+    SELECT 'rest_ticker', session_id, seq, symbol, received_ns, 'low_24h'
+    FROM rest_ticker WHERE low_24h <= 0
+    UNION ALL
+    SELECT 'rest_ticker', session_id, seq, symbol, received_ns, 'opening_price'
+    FROM rest_ticker WHERE opening_price <= 0
+    UNION ALL
+    SELECT 'rest_ticker', session_id, seq, symbol, received_ns, 'prev_closing_price'
+    FROM rest_ticker WHERE prev_closing_price <= 0
+    UNION ALL
+    SELECT 'rest_ticker', session_id, seq, symbol, received_ns, 'volume_24h'
+    FROM rest_ticker WHERE volume_24h < 0
+    UNION ALL
+    SELECT 'rest_ticker', session_id, seq, symbol, received_ns, 'acc_trade_volume'
+    FROM rest_ticker WHERE acc_trade_volume < 0
+    UNION ALL
+    SELECT 'rest_ticker', session_id, seq, symbol, received_ns, 'acc_trade_price'
+    FROM rest_ticker WHERE acc_trade_price < 0
+    UNION ALL
+    SELECT 'candle', session_id, seq, symbol, received_ns, 'open_price'
+    FROM candle WHERE open_price <= 0
+    UNION ALL
+    SELECT 'candle', session_id, seq, symbol, received_ns, 'high_price'
+    FROM candle WHERE high_price <= 0
+    UNION ALL
+    SELECT 'candle', session_id, seq, symbol, received_ns, 'low_price'
+    FROM candle WHERE low_price <= 0
+    UNION ALL
+    SELECT 'candle', session_id, seq, symbol, received_ns, 'close_price'
+    FROM candle WHERE close_price <= 0
+    UNION ALL
+    SELECT 'candle', session_id, seq, symbol, received_ns, 'volume' FROM candle WHERE volume < 0
+    UNION ALL
+    SELECT 'candle', session_id, seq, symbol, received_ns, 'quote_volume'
+    FROM candle WHERE quote_volume < 0
+    UNION ALL
+    SELECT 'rest_candle', session_id, seq, symbol, received_ns, 'open_price'
+    FROM rest_candle WHERE open_price <= 0
+    UNION ALL
+    SELECT 'rest_candle', session_id, seq, symbol, received_ns, 'high_price'
+    FROM rest_candle WHERE high_price <= 0
+    UNION ALL
+    SELECT 'rest_candle', session_id, seq, symbol, received_ns, 'low_price'
+    FROM rest_candle WHERE low_price <= 0
+    UNION ALL
+    SELECT 'rest_candle', session_id, seq, symbol, received_ns, 'close_price'
+    FROM rest_candle WHERE close_price <= 0
+    UNION ALL
+    SELECT 'rest_candle', session_id, seq, symbol, received_ns, 'volume'
+    FROM rest_candle WHERE volume < 0
+    UNION ALL
+    SELECT 'rest_candle', session_id, seq, symbol, received_ns, 'quote_volume'
+    FROM rest_candle WHERE quote_volume < 0
+)
+GROUP BY dataset, session_id, seq, symbol, received_ns;
 
 -- name: out_of_order
--- WebSocket records whose exchange time is earlier than that of the previous WebSocket record
--- of the same dataset, session and symbol in delivery (seq) order.
+-- WebSocket records whose exchange time is earlier than that of the WebSocket record of the
+-- same dataset, session and symbol received just before (ordered per symbol by receive time,
+-- as in stream_arrivals).
 SELECT *
 FROM (
     SELECT
-        dataset, session_id, symbol, seq, received_ns, exchange_time,
-        lag(exchange_time) OVER (PARTITION BY dataset, session_id, symbol ORDER BY seq)
+        'ticker' AS dataset, session_id, symbol, seq, received_ns, "timestamp" AS exchange_time,
+        CASE WHEN lag(session_id) OVER w = session_id THEN lag("timestamp") OVER w END
             AS previous_time
-    FROM (
-        SELECT 'ticker' AS dataset, session_id, symbol, seq, received_ns,
-            "timestamp" AS exchange_time
-        FROM ticker WHERE source = 'websocket'
-        UNION ALL
-        SELECT 'trade', session_id, symbol, seq, received_ns, trade_timestamp
-        FROM trade WHERE source = 'websocket'
-        UNION ALL
-        SELECT 'orderbook', session_id, symbol, seq, received_ns, "timestamp"
-        FROM orderbook WHERE source = 'websocket'
-    )
+    FROM ticker
+    WHERE source = 'websocket'
+    WINDOW w AS (PARTITION BY symbol ORDER BY received_ns, seq)
+    UNION ALL
+    SELECT
+        'trade' AS dataset, session_id, symbol, seq, received_ns, trade_timestamp AS exchange_time,
+        CASE WHEN lag(session_id) OVER w = session_id THEN lag(trade_timestamp) OVER w END
+            AS previous_time
+    FROM trade
+    WHERE source = 'websocket'
+    WINDOW w AS (PARTITION BY symbol ORDER BY received_ns, seq)
+    UNION ALL
+    SELECT
+        'orderbook' AS dataset, session_id, symbol, seq, received_ns, "timestamp" AS exchange_time,
+        CASE WHEN lag(session_id) OVER w = session_id THEN lag("timestamp") OVER w END
+            AS previous_time
+    FROM orderbook
+    WHERE source = 'websocket'
+    WINDOW w AS (PARTITION BY symbol ORDER BY received_ns, seq)
 )
 WHERE exchange_time < previous_time;
 
@@ -145,6 +209,27 @@ FROM (
     )
 )
 WHERE seq = previous;
+
+-- name: seq_duplicate_count
+-- One row: how many rows hold a (session, seq) number an earlier row holds (as many as
+-- seq_duplicates lists), counted with one bitmap per session and block of 2^20 numbers
+-- instead of sorting every row.
+SELECT coalesce(sum(rows - bit_count(numbers)), 0)::BIGINT AS extra
+FROM (
+    SELECT count(*) AS rows, bitstring_agg(seq & 1048575, 0, 1048575) AS numbers
+    FROM (
+        SELECT session_id, seq FROM ticker
+        UNION ALL SELECT session_id, seq FROM trade
+        UNION ALL SELECT session_id, seq FROM orderbook
+        UNION ALL SELECT session_id, seq FROM candle
+        UNION ALL SELECT session_id, seq FROM rest_ticker
+        UNION ALL SELECT session_id, seq FROM rest_trade
+        UNION ALL SELECT session_id, seq FROM rest_orderbook
+        UNION ALL SELECT session_id, seq FROM rest_candle
+        UNION ALL SELECT session_id, seq FROM events
+    )
+    GROUP BY session_id, seq >> 20
+);
 
 -- name: integrity_summary
 -- One row: how many records each integrity check flags (duplicate_trades counts the extra
@@ -173,4 +258,4 @@ FROM
         FROM trade_duplicates
     ) AS d,
     (SELECT count(*) AS records FROM out_of_order) AS o,
-    (SELECT count(*) AS numbers FROM seq_duplicates) AS s;
+    (SELECT extra AS numbers FROM seq_duplicate_count) AS s;

@@ -28,7 +28,8 @@ FROM (
 WHERE stream_type IS DISTINCT FROM 'SNAPSHOT';
 
 -- name: latency_by_channel
--- Per channel and source: records, latency quantiles and extremes, and negative latencies.
+-- Per channel and source: records, latency quantiles and extremes, negative latencies, and
+-- the continuous median the late thresholds are drawn from.
 SELECT * EXCLUDE (q) FROM (
     SELECT
         channel, source,
@@ -37,7 +38,8 @@ SELECT * EXCLUDE (q) FROM (
         q[1] AS p50_ms, q[2] AS p90_ms, q[3] AS p99_ms,
         max(latency_ms) AS max_ms,
         min(latency_ms) AS min_ms,
-        count(*) FILTER (WHERE latency_ms < 0) AS negative
+        count(*) FILTER (WHERE latency_ms < 0) AS negative,
+        quantile_cont(latency_ms, 0.5) AS median_ms
     FROM stream_latency
     GROUP BY channel, source
 );
@@ -78,13 +80,9 @@ SELECT * EXCLUDE (q) FROM (
 -- max(late_floor_ms, late_factor * the channel's median latency).
 SELECT
     channel,
-    greatest(
-        getvariable('late_floor_ms'),
-        getvariable('late_factor') * quantile_cont(latency_ms, 0.5)
-    ) AS threshold_ms
-FROM stream_latency
-WHERE source = 'websocket'
-GROUP BY channel;
+    greatest(getvariable('late_floor_ms'), getvariable('late_factor') * median_ms) AS threshold_ms
+FROM latency_by_channel
+WHERE source = 'websocket';
 
 -- name: latency_excursions
 -- Episodes of late, or of negative (a clock problem), WebSocket records per session, channel

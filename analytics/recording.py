@@ -9,7 +9,8 @@ copied: each relation is computed when it is read.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
@@ -232,6 +233,42 @@ class Recording:
         if len(found) != 1:
             raise ValueError(f"{name} holds {len(found)} rows, not one")
         return found[0]
+
+    @contextmanager
+    def kept(self, *names: str) -> Iterator[None]:
+        """Inside the block, compute each measure of ``names`` once (in the order given) and
+        keep its rows: reading it, or any view built on it, reuses them. Afterwards every
+        read computes it from the files again.
+
+        Use it around a batch of reads that share intermediate measures (``run_checks`` does);
+        the kept rows are held in memory, so keep only measures far smaller than the datasets.
+        (Each is a temporary table of the measure's name, which DuckDB resolves before the
+        view of that name.)
+
+        Raises:
+            KeyError: a name is not a measure.
+            RuntimeError: a measure is already kept.
+        """
+        known = {q.name for q in self.measures}
+        for name in names:
+            if name not in known:
+                raise KeyError(f"no measure named {name!r}")
+        con = self.connection
+        kept: list[str] = []
+        try:
+            for name in names:
+                if con.execute(
+                    "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = ?",
+                    [name],
+                ).fetchone() != (0,):
+                    raise RuntimeError(f"{name} is already kept")
+                con.execute(f"CREATE TEMPORARY TABLE {name} AS SELECT * FROM main.{name}")
+                kept.append(name)
+            yield
+        finally:
+            if self._con is not None:
+                for name in reversed(kept):
+                    self._con.execute(f"DROP TABLE temp.{name}")
 
     def set_bucket_ns(self, bucket_ns: int) -> None:
         """Set the time bucket (ns of receive time) of the report's series (default 1 s).

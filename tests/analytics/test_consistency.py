@@ -230,3 +230,30 @@ def test_a_candle_interval_with_no_streamed_trade(tmp_path: Path) -> None:
         )
     with Recording(synth.write()) as recording:
         assert recording.one("candle_summary") == {"compared": 1, "agreed": 0, "not_rebuilt": 1}
+
+
+def test_a_rest_state_among_several_websocket_states_of_one_millisecond(tmp_path: Path) -> None:
+    # trades 1 and 2 happened in the same millisecond: the WebSocket sent a ticker and a book
+    # after each, all with one exchange time; REST answered between them (trade 1's state)
+    same = ts_ns(5)
+    synth = Synth(tmp_path)
+    for i in (1, 2):
+        got = same + i * MS
+        synth.add("ticker", received_ns=got, **{**ticker_fields(i), "timestamp": at(same)})
+        synth.add("orderbook", received_ns=got, **{**book_fields(i), "timestamp": at(same)})
+    answer = same + 3 * MS
+    synth.add("rest_ticker", received_ns=answer, **{**ticker_fields(1), "timestamp": at(same)})
+    synth.add("rest_orderbook", received_ns=answer, **{**book_fields(1), "timestamp": at(same)})
+    # and a REST answer agreeing with neither: compared with the last one delivered
+    synth.add("rest_ticker", received_ns=answer, **{**ticker_fields(3), "timestamp": at(same)})
+    with Recording(synth.write()) as recording:
+        tickers = recording.rows("ticker_checks", order="rest_seq")
+        assert [row["mismatched_fields"] for row in tickers] == [
+            [],
+            ["current_price", "trade_timestamp"],
+        ]
+        chosen = recording.rows("ticker_comparisons", order="rest_seq, field")
+        assert {row["ws_seq"] for row in chosen if row["rest_seq"] == tickers[0]["rest_seq"]} == {0}
+        assert {row["ws_seq"] for row in chosen if row["rest_seq"] == tickers[1]["rest_seq"]} == {2}
+        books = recording.rows("orderbook_checks")
+        assert [(row["agrees"], row["ws_seq"]) for row in books] == [(True, 1)]

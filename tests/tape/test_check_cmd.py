@@ -115,7 +115,7 @@ def test_parse_symbols() -> None:
 def test_late_and_silent_floors_are_flags(tmp_path: Path) -> None:
     synth = Synth(tmp_path)
     for i in range(1, 60):
-        late_ms = 1500 if i == 30 else 4
+        late_ms = 1500 if i == 59 else 4  # the last one before the pause: nothing overtakes it
         synth.add(
             "trade",
             received_ns=T0_NS + i * 100 * MS + late_ms * MS,
@@ -123,7 +123,7 @@ def test_late_and_silent_floors_are_flags(tmp_path: Path) -> None:
             sequential_id=i,
             trade_timestamp=at(T0_NS + i * 100 * MS),
         )
-    synth.add("trade", received_ns=T0_NS + 9000 * MS, symbol=A, sequential_id=90)
+    synth.add("trade", received_ns=T0_NS + 10_500 * MS, symbol=A, sequential_id=105)
     root = synth.write()
 
     def figures(*flags: str) -> tuple[int, int]:
@@ -132,7 +132,7 @@ def test_late_and_silent_floors_are_flags(tmp_path: Path) -> None:
         checks = json.loads(out)
         return checks["latency"]["trade"]["late"], checks["gaps"]["silences"]
 
-    assert figures() == (1, 1)  # 1.5 s late; 3 s without a trade at the end
+    assert figures() == (1, 1)  # 1.5 s late; 3.1 s without a trade at the end
     assert figures("--late-after", "2s", "--silent-after", "4s") == (0, 0)
     result = CliRunner().invoke(
         main, ["report", str(root), "-o", str(tmp_path / "r.html"), "--late-after", "2s"]
