@@ -9,8 +9,9 @@ backbone subscribes (one connection per data kind):
 - ``backbone``: ``MarketDataBackbone.stream_*`` consumed and discarded (for reference:
   the recorder cannot be faster than the client it records);
 - ``capture``: ``Recorder`` writing a recording (journal every 250 ms, Parquet at each
-  rotation), counted by its ``on_record`` hook; after it closes, the Parquet row count of
-  every dataset must equal what was accepted, and the backbone must report nothing dropped.
+  rotation), with no per-record hook (its accepted counts are polled); after it closes, the
+  Parquet row count of every dataset must equal what was accepted, and the backbone must
+  report nothing dropped.
 
 ``--mix trades``: trade messages on 3 markets. ``--mix mixed``: trade, ticker and 30-unit
 orderbook messages; the firehose sends each connection the same number of frames and the
@@ -44,7 +45,6 @@ from websockets.asyncio.client import connect
 from backbone import BackboneConfig, MarketDataBackbone
 from recorder.capture import Recorder
 from recorder.config import RecorderConfig, StorageConfig
-from recorder.rows import AnyRecord
 
 MARKETS = ["KRW-BTC", "KRW-ETH", "KRW-XRP"]
 KINDS = {"trades": ("trade",), "mixed": ("trade", "ticker", "orderbook")}
@@ -128,26 +128,12 @@ async def capture(
     urls: dict[str, str], kinds: tuple[str, ...], frames: int, root: Path
 ) -> tuple[float, dict[str, int], dict[str, int], int]:
     """Records per second through the recorder; returns the rate, the records accepted and
-    the Parquet rows per dataset, and what the backbone dropped."""
-    counts: dict[str, int] = dict.fromkeys(kinds, 0)
-    done = asyncio.Event()
-    first: list[float] = []
-    last: list[float] = []
+    the Parquet rows per dataset, and what the backbone dropped.
 
-    def on_record(record: AnyRecord, seq: int) -> None:
-        name = type(record).__name__
-        kind = {"TradeData": "trade", "TickerData": "ticker", "OrderbookData": "orderbook"}.get(
-            name
-        )
-        if kind is None:
-            return
-        if not first:
-            first.append(time.perf_counter())
-        counts[kind] += 1
-        if all(counts[k] >= frames for k in kinds) and not done.is_set():
-            last.append(time.perf_counter())
-            done.set()
-
+    The recorder runs as ``tape record`` runs it, with no ``on_record`` hook: its accepted
+    counts are polled every 10 ms, and the rate is the records accepted between the first
+    poll that saw any and the first that saw them all, over the time between the two polls.
+    """
     config = RecorderConfig(
         symbols=tuple(MARKETS),
         channels=kinds,
@@ -158,10 +144,21 @@ async def capture(
     async with MarketDataBackbone(
         urls["rest_url"], urls["ws_url"], config=_backbone_config()
     ) as bb:
-        async with Recorder(bb, root, config=config, on_record=on_record):
-            await asyncio.wait_for(done.wait(), timeout=600)
+        async with Recorder(bb, root, config=config) as recorder:
+            start: tuple[float, int] | None = None
+            while True:
+                accepted = recorder.accepted()
+                now = time.perf_counter()
+                total = sum(accepted.get(k, 0) for k in kinds)
+                if start is None and total:
+                    start = (now, total)
+                if all(accepted.get(k, 0) >= frames for k in kinds):
+                    break
+                await asyncio.sleep(0.01)
+            assert start is not None
+            rate = (total - start[1]) / (now - start[0])
+            counts = {k: accepted.get(k, 0) for k in kinds}
         dropped = sum(s.dropped for s in bb.statistics().streams)
-    rate = sum(counts.values()) / (last[0] - first[0])
     rows = {
         kind: sum(pq.read_metadata(p).num_rows for p in (root / kind).rglob("*.parquet"))
         for kind in kinds

@@ -2,7 +2,8 @@
 
 Starts ``tape exchange`` (real time, Upbit-like activity, rate limits on) in its own process,
 then records 200 of its markets on every channel with the recorder's defaults (REST reference
-snapshots, 250 ms flushes, 5-minute rotations) for ``--minutes``. The resident set size of
+snapshots, 250 ms flushes, 5-minute rotations; the backbone's REST budget less the snapshots'
+share, as ``tape record`` sets it) for ``--minutes``. The resident set size of
 this process is sampled every 5 s; the figure is its growth between minute 2 and the end.
 Afterwards the recording is measured as written, and again after ``tape compact``: bytes per
 record for each dataset.
@@ -28,18 +29,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import pyarrow.parquet as pq
 
-from backbone import MarketDataBackbone
+from backbone import BackboneConfig, MarketDataBackbone
 from recorder.capture import Recorder
 from recorder.compact import compact
 from recorder.config import RecorderConfig, StorageConfig
 from recorder.schema import DATASETS
 
 
-def rss_kb() -> int:
+def rss_kb(field: str = "VmRSS") -> int:
+    """The resident set (``VmRSS``), or its anonymous (``RssAnon``) or file-backed
+    (``RssFile``) part, in KiB."""
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1])
-    raise RuntimeError("no VmRSS")
+    raise RuntimeError(f"no {field}")
 
 
 def sizes(root: Path) -> dict[str, tuple[int, int, int]]:
@@ -55,21 +58,30 @@ def sizes(root: Path) -> dict[str, tuple[int, int, int]]:
 
 async def record(
     urls: dict[str, str], symbols: list[str], root: Path, minutes: float, rotation_s: float
-) -> list[tuple[float, int, int]]:
-    samples: list[tuple[float, int, int]] = []
+) -> list[tuple[float, int, int, int, int]]:
+    """Samples of (seconds, RSS, RssAnon, RssFile in KiB, records accepted) every 5 s."""
+    samples: list[tuple[float, int, int, int, int]] = []
     config = RecorderConfig(
         symbols=tuple(symbols), storage=StorageConfig(rotation_interval_s=rotation_s)
     )
+    # As tape record does: the backbone gets Upbit's REST budget less the snapshots' share.
+    budget = BackboneConfig(rest_requests_per_s=config.backbone_rest_requests_per_s)
     async with (
-        MarketDataBackbone(urls["rest_url"], urls["ws_url"]) as backbone,
+        MarketDataBackbone(urls["rest_url"], urls["ws_url"], config=budget) as backbone,
         Recorder(backbone, root, config=config) as recorder,
     ):
         start = time.monotonic()
         while (elapsed := time.monotonic() - start) < minutes * 60:
-            accepted = sum(recorder.statistics().accepted.values())
-            samples.append((elapsed, rss_kb(), accepted))
-            rss_mb = samples[-1][1] / 1024
-            print(f"{elapsed:6.0f} s  rss {rss_mb:7.1f} MB  records {accepted}", flush=True)
+            stats = recorder.statistics()
+            accepted = sum(stats.accepted.values())
+            samples.append((elapsed, rss_kb(), rss_kb("RssAnon"), rss_kb("RssFile"), accepted))
+            print(
+                f"{elapsed:6.0f} s  rss {samples[-1][1] / 1024:7.1f} MB "
+                f"(anon {samples[-1][2] / 1024:.1f}, file {samples[-1][3] / 1024:.1f})  "
+                f"records {accepted}  REST snapshots {stats.rest_snapshots} "
+                f"(errors {stats.rest_errors})",
+                flush=True,
+            )
             await asyncio.sleep(5)
     return samples
 
@@ -107,9 +119,11 @@ def main() -> None:
     )
     print(
         f"  rss at {at2[0]:.0f} s: {at2[1] / 1024:.1f} MB; at {end[0]:.0f} s: "
-        f"{end[1] / 1024:.1f} MB; growth {(end[1] - at2[1]) / 1024:+.1f} MB (goal < 5 MB)"
+        f"{end[1] / 1024:.1f} MB; growth {(end[1] - at2[1]) / 1024:+.1f} MB (goal < 5 MB): "
+        f"anonymous {(end[2] - at2[2]) / 1024:+.1f} MB, file-backed "
+        f"{(end[3] - at2[3]) / 1024:+.1f} MB"
     )
-    print(f"  peak rss {max(s[1] for s in samples) / 1024:.1f} MB; records {end[2]:,}")
+    print(f"  peak rss {max(s[1] for s in samples) / 1024:.1f} MB; records {end[4]:,}")
     print(
         f"  {'dataset':<15} {'rows':>10} {'files':>6} {'B/rec':>8} {'files*':>6} "
         f"{'B/rec*':>8}  (* after tape compact)"
