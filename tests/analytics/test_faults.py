@@ -105,13 +105,15 @@ async def _capture(
     ex: Exchange, root: Path, faults: bool, clock_ns: Callable[[], int]
 ) -> tuple[list[dict[str, Any]], dict[str, int]]:
     ready = Ready()
-    backbone_config = BackboneConfig(reconcile_interval_s=3600.0)
     config = RecorderConfig(
         symbols=MARKETS,
         rest_snapshot_interval_s=0.3,
-        rest_requests_per_s=20.0,
+        rest_requests_per_s=8.0,
         backfill=False,
         storage=StorageConfig(flush_interval_ms=50),
+    )
+    backbone_config = BackboneConfig(
+        reconcile_interval_s=3600.0, rest_requests_per_s=config.backbone_rest_requests_per_s
     )
     async with (
         MarketDataBackbone(
@@ -213,22 +215,32 @@ def test_dropped_trades_are_the_missing_ones(
         covered.setdefault(row["symbol"], []).append(
             (ms_of(row["covered_start"]), ms_of(row["covered_end"]))
         )
-    # REST lists the newest 20 trades of a market: the checks can only see the dropped trades
-    # that fell strictly inside an interval some REST answer covered. The simulator's ids
-    # are trade_timestamp_ms * 10000 + n (Upbit's shape).
+    # REST lists the newest 20 trades of a market: the checks see every dropped trade that
+    # fell strictly inside an interval some REST answer covered, and may see one in the
+    # interval's first or last millisecond (whether REST's list of 20 reached it depends on
+    # how many trades shared that millisecond). The simulator's ids are
+    # trade_timestamp_ms * 10000 + n (Upbit's shape).
     dropped = {(code, key) for code, key in drop["effects"]["dropped_trades"]}
-    seen = {
-        (code, key)
-        for code, key in dropped
-        if any(start < key // 10_000 < end for start, end in covered.get(code, []))
-    }
+
+    def within(strict: bool) -> set[tuple[str, int]]:
+        return {
+            (code, key)
+            for code, key in dropped
+            if any(
+                (start < key // 10_000 < end) if strict else (start <= key // 10_000 <= end)
+                for start, end in covered.get(code, [])
+            )
+        }
+
+    seen = within(strict=True)
     missing = {
         (row["symbol"], row["sequential_id"]): row["trade_timestamp"]
         for row in recording.rows("rest_trade_keys")
         if not row["streamed"]
     }
     assert len(seen) >= len(dropped) // 2 > 0
-    assert set(missing) == seen
+    assert seen <= set(missing) <= within(strict=False)
+    seen = set(missing)
     assert checks["gaps"]["trades_missing"] == len(seen)
     start, end = drop["start_ms"], drop["end_ms"]
     # dropped while the fault lasted: sent (trade time + the market's lag) inside its window
@@ -263,7 +275,9 @@ def test_stale_rest_answers_are_those_of_the_stale_window(
             assert inside(row["request_start_ns"], [window_ns(skew, after_ms=SKEW_MS)]), row
             assert row["behind_ms"] <= SKEW_MS
     answered = log["rest_stale"]["effects"]["requests_stale"]
-    by_channel = Counter(row["channel"] for row in in_stale)
+    # one request answers every recorded market at once: count requests, not rows
+    requests = Counter({(row["channel"], row["request_start_ns"]) for row in in_stale})
+    by_channel = Counter(channel for channel, _ in requests)
     assert by_channel["ticker"] <= answered["/v1/ticker"]
     assert by_channel["orderbook"] <= answered["/v1/orderbook"]
     assert checks["consistency"]["ticker"]["stale"] + checks["consistency"]["orderbook"][
