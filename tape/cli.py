@@ -9,6 +9,16 @@ import logging
 
 import click
 
+from tape.check_cmd import check
+from tape.compact_cmd import compact
+from tape.demo_cmd import demo
+from tape.exchange_cmd import exchange
+from tape.ls_cmd import ls
+from tape.record_cmd import record
+from tape.renormalize_cmd import renormalize
+from tape.replay_cmd import replay
+from tape.report_cmd import report
+
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
@@ -18,29 +28,6 @@ def main(verbose: int) -> None:
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-from tape.exchange_cmd import exchange  # noqa: E402, I001
-main.add_command(exchange)
 
-from tape.ls_cmd import ls  # noqa: E402, I001
-main.add_command(ls)
-
-from tape.compact_cmd import compact  # noqa: E402, I001
-main.add_command(compact)
-
-from tape.check_cmd import check  # noqa: E402, I001
-main.add_command(check)
-
-from tape.report_cmd import report  # noqa: E402, I001
-main.add_command(report)
-
-from tape.record_cmd import record  # noqa: E402, I001
-main.add_command(record)
-
-from tape.replay_cmd import replay  # noqa: E402, I001
-main.add_command(replay)
-
-from tape.renormalize_cmd import renormalize  # noqa: E402, I001
-main.add_command(renormalize)
-
-from tape.demo_cmd import demo  # noqa: E402, I001
-main.add_command(demo)
+for _command in (exchange, record, ls, compact, renormalize, replay, check, report, demo):
+    main.add_command(_command)

@@ -36,9 +36,7 @@ def readme_blocks() -> list[tuple[str, str]]:
 
 
 def run(args: list[str], cwd: Path) -> str:
-    result = subprocess.run(
-        args, cwd=cwd, capture_output=True, text=True, timeout=240, check=False
-    )
+    result = subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=240, check=False)
     assert result.returncode == 0, f"{shlex.join(args)} failed:\n{result.stdout}\n{result.stderr}"
     return result.stdout
 

@@ -170,7 +170,7 @@ def test_recordings_open_without_any_project_code(tmp_path: Path) -> None:
         "import sys, duckdb, polars, pyarrow.dataset as ds\n"
         f"root = {str(out)!r}\n"
         "n = duckdb.sql(f\"select count(*) from read_parquet('{root}/orderbook/**/*.parquet', "
-        "hive_partitioning=true)\").fetchall()[0][0]\n"
+        'hive_partitioning=true)").fetchall()[0][0]\n'
         "m = polars.scan_parquet(f'{root}/orderbook/**/*.parquet', hive_partitioning=True)"
         ".collect().height\n"
         "k = ds.dataset(f'{root}/trade', partitioning='hive').to_table().num_rows\n"
