@@ -41,7 +41,8 @@ SHARED_MEASURES: Final = (
     "staleness",
     "ticker_checks",
     "candle_checks",
-    "latency_by_channel",
+    "latency_groups",
+    "stream_order_summary",
     "silences",
 )
 """Intermediate measures that several parts of the checks read: computed once per run

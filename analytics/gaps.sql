@@ -20,56 +20,110 @@ SELECT
 FROM events
 GROUP BY kind, channel;
 
+-- name: stream_order
+-- Every stream record in delivery order: per dataset and symbol by receive time, then seq
+-- (one window per dataset: its files are partitioned by symbol, which DuckDB's window uses as
+-- it is). gap_ns: the time since the previous record of the same session (NULL for the
+-- first; the sessions of a recording follow one another, so a session's records are
+-- consecutive there). For a WebSocket ticker, trade or orderbook, previous_time: the exchange
+-- time of the WebSocket record received just before it in the same session (REST-sourced
+-- records between them skipped; a candle's exchange time is its last trade's, so candles
+-- have none). For a trade, id_not_rising: its sequential_id is not above the previous
+-- trade's (a symbol without one holds no duplicate key). One sort of each dataset serves the
+-- silences, the order check and the duplicate screen.
+SELECT
+    'ticker' AS dataset, session_id, symbol, seq, received_ns, source,
+    "timestamp" AS exchange_time,
+    CASE WHEN lag(session_id) OVER w = session_id THEN received_ns - lag(received_ns) OVER w END
+        AS gap_ns,
+    CASE
+        WHEN source = 'websocket'
+            AND lag(CASE WHEN source = 'websocket' THEN session_id END IGNORE NULLS) OVER w
+                = session_id
+        THEN lag(CASE WHEN source = 'websocket' THEN "timestamp" END IGNORE NULLS) OVER w
+    END AS previous_time,
+    NULL::BOOLEAN AS id_not_rising
+FROM ticker
+WINDOW w AS (PARTITION BY symbol ORDER BY received_ns, seq)
+UNION ALL
+SELECT
+    'trade' AS dataset, session_id, symbol, seq, received_ns, source,
+    trade_timestamp AS exchange_time,
+    CASE WHEN lag(session_id) OVER w = session_id THEN received_ns - lag(received_ns) OVER w END
+        AS gap_ns,
+    CASE
+        WHEN source = 'websocket'
+            AND lag(CASE WHEN source = 'websocket' THEN session_id END IGNORE NULLS) OVER w
+                = session_id
+        THEN lag(CASE WHEN source = 'websocket' THEN trade_timestamp END IGNORE NULLS) OVER w
+    END AS previous_time,
+    sequential_id <= lag(sequential_id) OVER w AS id_not_rising
+FROM trade
+WINDOW w AS (PARTITION BY symbol ORDER BY received_ns, seq)
+UNION ALL
+SELECT
+    'orderbook' AS dataset, session_id, symbol, seq, received_ns, source,
+    "timestamp" AS exchange_time,
+    CASE WHEN lag(session_id) OVER w = session_id THEN received_ns - lag(received_ns) OVER w END
+        AS gap_ns,
+    CASE
+        WHEN source = 'websocket'
+            AND lag(CASE WHEN source = 'websocket' THEN session_id END IGNORE NULLS) OVER w
+                = session_id
+        THEN lag(CASE WHEN source = 'websocket' THEN "timestamp" END IGNORE NULLS) OVER w
+    END AS previous_time,
+    NULL::BOOLEAN AS id_not_rising
+FROM orderbook
+WINDOW w AS (PARTITION BY symbol ORDER BY received_ns, seq)
+UNION ALL
+SELECT
+    'candle' AS dataset, session_id, symbol, seq, received_ns, source,
+    "timestamp" AS exchange_time,
+    CASE WHEN lag(session_id) OVER w = session_id THEN received_ns - lag(received_ns) OVER w END
+        AS gap_ns,
+    NULL::TIMESTAMPTZ AS previous_time,
+    NULL::BOOLEAN AS id_not_rising
+FROM candle
+WINDOW w AS (PARTITION BY symbol ORDER BY received_ns, seq);
+
 -- name: stream_arrivals
 -- Every stream record with the time since the previous record of the same dataset, session
--- and symbol (NULL for the first). Each dataset is ordered per symbol by receive time alone
--- (its files are partitioned by symbol, which DuckDB's window uses as it is; records received
--- at the same instant have the same gaps whichever comes first): the sessions of a recording
--- follow one another, so a session's records are consecutive there.
-SELECT
-    'ticker' AS dataset, session_id, symbol, seq, received_ns,
-    CASE WHEN lag(session_id) OVER w = session_id THEN received_ns - lag(received_ns) OVER w END
-        AS gap_ns
-FROM ticker
-WINDOW w AS (PARTITION BY symbol ORDER BY received_ns)
-UNION ALL
-SELECT
-    'trade' AS dataset, session_id, symbol, seq, received_ns,
-    CASE WHEN lag(session_id) OVER w = session_id THEN received_ns - lag(received_ns) OVER w END
-        AS gap_ns
-FROM trade
-WINDOW w AS (PARTITION BY symbol ORDER BY received_ns)
-UNION ALL
-SELECT
-    'orderbook' AS dataset, session_id, symbol, seq, received_ns,
-    CASE WHEN lag(session_id) OVER w = session_id THEN received_ns - lag(received_ns) OVER w END
-        AS gap_ns
-FROM orderbook
-WINDOW w AS (PARTITION BY symbol ORDER BY received_ns)
-UNION ALL
-SELECT
-    'candle' AS dataset, session_id, symbol, seq, received_ns,
-    CASE WHEN lag(session_id) OVER w = session_id THEN received_ns - lag(received_ns) OVER w END
-        AS gap_ns
-FROM candle
-WINDOW w AS (PARTITION BY symbol ORDER BY received_ns);
+-- and symbol (NULL for the first), as ordered in stream_order.
+SELECT dataset, session_id, symbol, seq, received_ns, gap_ns
+FROM stream_order;
 
--- name: stream_rhythm
--- Per dataset and symbol: its usual inter-arrival time (the silence_quantile of its gaps) and
--- the silence threshold max(silence_floor_ms, silence_factor * usual).
+-- name: stream_order_summary
+-- One pass over stream_order, per dataset and symbol: its gaps, its usual inter-arrival time
+-- (the silence_quantile of its gaps), the silence threshold max(silence_floor_ms,
+-- silence_factor * usual), the gaps longer than silence_floor_ms (no threshold is lower:
+-- candidates for silences), the WebSocket records out of order (exchange time earlier than
+-- previous_time) and the trades whose sequential_id does not rise.
 SELECT
     dataset, symbol,
     count(gap_ns) AS gaps,
     quantile_cont(gap_ns, getvariable('silence_quantile')) / 1e6 AS usual_ms,
     greatest(getvariable('silence_floor_ms'), getvariable('silence_factor') * usual_ms)
-        AS threshold_ms
-FROM stream_arrivals
+        AS threshold_ms,
+    list({'session_id': session_id, 'received_ns': received_ns, 'gap_ns': gap_ns})
+        FILTER (WHERE gap_ns / 1e6 > getvariable('silence_floor_ms')) AS candidates,
+    list({
+        'dataset': dataset, 'session_id': session_id, 'symbol': symbol, 'seq': seq,
+        'received_ns': received_ns, 'exchange_time': exchange_time,
+        'previous_time': previous_time
+    }) FILTER (WHERE exchange_time < previous_time) AS out_of_order,
+    count(*) FILTER (WHERE id_not_rising) AS ids_not_rising
+FROM stream_order
 GROUP BY dataset, symbol;
 
+-- name: stream_rhythm
+-- Per dataset and symbol: its usual inter-arrival time (the silence_quantile of its gaps) and
+-- the silence threshold max(silence_floor_ms, silence_factor * usual).
+SELECT dataset, symbol, gaps, usual_ms, threshold_ms
+FROM stream_order_summary;
+
 -- name: silences
--- Every silent period: from the record before the silence to the record that ended it. One
--- pass over the arrivals measures each dataset and symbol's rhythm and collects, beside it,
--- the gaps longer than silence_floor_ms (no threshold is lower): those above the threshold.
+-- Every silent period: from the record before the silence to the record that ended it: the
+-- candidate gaps of stream_order_summary above their threshold.
 SELECT
     dataset, c.session_id, symbol,
     c.received_ns - c.gap_ns AS start_ns,
@@ -77,17 +131,7 @@ SELECT
     c.gap_ns / 1e6 AS silent_ms,
     usual_ms,
     threshold_ms
-FROM (
-    SELECT
-        dataset, symbol,
-        quantile_cont(gap_ns, getvariable('silence_quantile')) / 1e6 AS usual_ms,
-        greatest(getvariable('silence_floor_ms'), getvariable('silence_factor') * usual_ms)
-            AS threshold_ms,
-        list({'session_id': session_id, 'received_ns': received_ns, 'gap_ns': gap_ns})
-            FILTER (WHERE gap_ns / 1e6 > getvariable('silence_floor_ms')) AS candidates
-    FROM stream_arrivals
-    GROUP BY dataset, symbol
-), unnest(candidates) AS u(c)
+FROM stream_order_summary, unnest(candidates) AS u(c)
 WHERE c.gap_ns / 1e6 > threshold_ms;
 
 -- name: silence_list

@@ -35,13 +35,19 @@ WHERE crossed OR unsorted OR malformed OR total_mismatch OR non_positive;
 
 -- name: trade_duplicates
 -- Trade keys (symbol, sequential_id) the trade stream holds more than once; `conflicting`
--- when the copies disagree on price, size, side or time. The copies are found by ordering
--- each symbol's ids (cheaper than grouping every key), then only they are compared.
+-- when the copies disagree on price, size, side or time. Only the symbols whose ids do not
+-- always rise in delivery order can hold one (stream_order_summary); their copies are found
+-- by ordering those symbols' ids (cheaper than grouping every key), then only they are
+-- compared.
+WITH suspects AS (
+    SELECT symbol FROM stream_order_summary WHERE dataset = 'trade' AND ids_not_rising > 0
+)
 SELECT
     symbol, sequential_id,
     count(*) AS copies,
     count(DISTINCT (trade_price, trade_volume, trade_side, trade_timestamp)) > 1 AS conflicting
 FROM trade
+SEMI JOIN suspects USING (symbol)
 SEMI JOIN (
     SELECT symbol, sequential_id
     FROM (
@@ -50,6 +56,7 @@ SEMI JOIN (
             sequential_id = lag(sequential_id) OVER (PARTITION BY symbol ORDER BY sequential_id)
                 AS again
         FROM trade
+        SEMI JOIN suspects USING (symbol)
     )
     WHERE again
 ) AS d USING (symbol, sequential_id)
@@ -160,35 +167,11 @@ GROUP BY dataset, session_id, seq, symbol, received_ns;
 
 -- name: out_of_order
 -- WebSocket records whose exchange time is earlier than that of the WebSocket record of the
--- same dataset, session and symbol received just before (ordered per symbol by receive time,
--- as in stream_arrivals).
-SELECT *
-FROM (
-    SELECT
-        'ticker' AS dataset, session_id, symbol, seq, received_ns, "timestamp" AS exchange_time,
-        CASE WHEN lag(session_id) OVER w = session_id THEN lag("timestamp") OVER w END
-            AS previous_time
-    FROM ticker
-    WHERE source = 'websocket'
-    WINDOW w AS (PARTITION BY symbol ORDER BY received_ns, seq)
-    UNION ALL
-    SELECT
-        'trade' AS dataset, session_id, symbol, seq, received_ns, trade_timestamp AS exchange_time,
-        CASE WHEN lag(session_id) OVER w = session_id THEN lag(trade_timestamp) OVER w END
-            AS previous_time
-    FROM trade
-    WHERE source = 'websocket'
-    WINDOW w AS (PARTITION BY symbol ORDER BY received_ns, seq)
-    UNION ALL
-    SELECT
-        'orderbook' AS dataset, session_id, symbol, seq, received_ns, "timestamp" AS exchange_time,
-        CASE WHEN lag(session_id) OVER w = session_id THEN lag("timestamp") OVER w END
-            AS previous_time
-    FROM orderbook
-    WHERE source = 'websocket'
-    WINDOW w AS (PARTITION BY symbol ORDER BY received_ns, seq)
-)
-WHERE exchange_time < previous_time;
+-- same dataset, session and symbol received just before (in delivery order: see
+-- stream_order, whose summary lists them).
+SELECT
+    o.dataset, o.session_id, o.symbol, o.seq, o.received_ns, o.exchange_time, o.previous_time
+FROM stream_order_summary, unnest(out_of_order) AS u(o);
 
 -- name: seq_duplicates
 -- (session, seq) numbers held by more than one row across the datasets (raw frames aside):

@@ -27,37 +27,40 @@ FROM (
 )
 WHERE stream_type IS DISTINCT FROM 'SNAPSHOT';
 
+-- name: latency_groups
+-- Per channel and source (every_symbol), and per channel, source and symbol: records, latency
+-- quantiles and extremes, negative latencies, and the continuous median. One pass over the
+-- records computes both groupings.
+SELECT
+    channel, source, symbol,
+    grouping(symbol) = 1 AS every_symbol,
+    count(*) AS rows,
+    quantile_disc(latency_ms, [0.5, 0.9, 0.99]) AS q,
+    max(latency_ms) AS max_ms,
+    min(latency_ms) AS min_ms,
+    count(*) FILTER (WHERE latency_ms < 0) AS negative,
+    quantile_cont(latency_ms, 0.5) AS median_ms
+FROM stream_latency
+GROUP BY GROUPING SETS ((channel, source), (channel, source, symbol));
+
 -- name: latency_by_channel
 -- Per channel and source: records, latency quantiles and extremes, negative latencies, and
 -- the continuous median the late thresholds are drawn from.
-SELECT * EXCLUDE (q) FROM (
-    SELECT
-        channel, source,
-        count(*) AS rows,
-        quantile_disc(latency_ms, [0.5, 0.9, 0.99]) AS q,
-        q[1] AS p50_ms, q[2] AS p90_ms, q[3] AS p99_ms,
-        max(latency_ms) AS max_ms,
-        min(latency_ms) AS min_ms,
-        count(*) FILTER (WHERE latency_ms < 0) AS negative,
-        quantile_cont(latency_ms, 0.5) AS median_ms
-    FROM stream_latency
-    GROUP BY channel, source
-);
+SELECT
+    channel, source, rows,
+    q[1] AS p50_ms, q[2] AS p90_ms, q[3] AS p99_ms,
+    max_ms, min_ms, negative, median_ms
+FROM latency_groups
+WHERE every_symbol;
 
 -- name: latency_by_symbol
--- Per channel, source and symbol: the same figures as latency_by_channel.
-SELECT * EXCLUDE (q) FROM (
-    SELECT
-        channel, source, symbol,
-        count(*) AS rows,
-        quantile_disc(latency_ms, [0.5, 0.9, 0.99]) AS q,
-        q[1] AS p50_ms, q[2] AS p90_ms, q[3] AS p99_ms,
-        max(latency_ms) AS max_ms,
-        min(latency_ms) AS min_ms,
-        count(*) FILTER (WHERE latency_ms < 0) AS negative
-    FROM stream_latency
-    GROUP BY channel, source, symbol
-);
+-- Per channel, source and symbol: the same figures as latency_by_channel (but the median).
+SELECT
+    channel, source, symbol, rows,
+    q[1] AS p50_ms, q[2] AS p90_ms, q[3] AS p99_ms,
+    max_ms, min_ms, negative
+FROM latency_groups
+WHERE NOT every_symbol;
 
 -- name: latency_by_hour
 -- Per channel, source, symbol and hour of exchange time (UTC): the same figures.
@@ -118,7 +121,13 @@ FROM (
                 l.*, t.threshold_ms,
                 CASE WHEN l.latency_ms < 0 THEN 'negative' ELSE 'late' END AS kind
             FROM stream_latency AS l
-            JOIN late_thresholds AS t USING (channel)
+            JOIN (
+                -- only the channels whose extremes show such records: none, no scan
+                SELECT t.channel, t.threshold_ms
+                FROM late_thresholds AS t
+                JOIN latency_by_channel AS c ON c.channel = t.channel AND c.source = 'websocket'
+                WHERE c.min_ms < 0 OR (c.max_ms > t.threshold_ms AND c.channel <> 'candle')
+            ) AS t USING (channel)
             WHERE l.source = 'websocket'
                 AND (l.latency_ms < 0 OR (l.latency_ms > t.threshold_ms AND l.channel <> 'candle'))
         )
