@@ -15,10 +15,9 @@ from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final, Self
+from typing import TYPE_CHECKING, Any, Final, Self
 
 import duckdb
-import polars as pl
 
 from analytics.errors import NotARecording, UnreadableRecording
 from analytics.queries import NamedQuery, load_queries
@@ -31,6 +30,9 @@ from recorder.schema import (
     schema_for,
     schema_version_of,
 )
+
+if TYPE_CHECKING:
+    import polars as pl
 
 __all__ = ["MEASURE_FILES", "MeasureConfig", "Recording", "Selection"]
 
@@ -202,6 +204,7 @@ class Recording:
         Raises:
             KeyError: no dataset or measure has that name.
         """
+        # DuckDB imports polars here, on first use: a second saved for callers that never do
         frame: pl.DataFrame = self.relation(name).pl()
         return frame
 
