@@ -1,20 +1,27 @@
 """Backbone added latency: from the moment a frame arrives (``received_ns``, stamped by the
-WebSocket shell) to the moment the consumer holds the record.
+WebSocket shell) to the moment the consumer holds the record, at a paced message rate.
 
-Runs ``tape exchange`` in its own process on the ten busiest simulator markets with a scaled
-clock, streams them through ``MarketDataBackbone`` and records ``time.time_ns() -
-record.received_ns`` in the consumer for every WebSocket record. Two loads: trades only at a
-high clock speed (the most messages a second the simulator's market mode produces, about
-2,500 on this machine), trades + tickers + orderbooks near the exchange's own limit, and the
-same at a fifth of that, where neither the exchange nor this process is saturated.
+Runs ``tape exchange --firehose MIX --firehose-rate RATE`` in its own process (so client and
+exchange do not share a core): the exchange sends RATE frames a second in real time to a
+client subscribed to every channel of the mix, in bursts at most a millisecond apart. Two
+loads: trades alone (``--firehose trades``: the trade socket gets RATE frames/s) and the mixed
+load (``--firehose mixed``: half trades, a quarter tickers, a quarter 30-unit orderbooks, one
+socket per data kind as the backbone keeps them, RATE frames/s in all).
 
-Baseline in the same run: bare aiohttp clients (the backbone's client library), one connection
-per data kind on the same subscription, that stamp each frame on arrival and hand it through an
-``asyncio.Queue`` to a consumer task (the least any hand-over from a reader task to a consumer
-can cost).
+``MarketDataBackbone`` streams the markets (``stream_trade``, and for the mixed load also
+``stream_ticker`` and ``stream_orderbook``, one consumer task each) and the consumer records
+``time.time_ns() - record.received_ns`` for every WebSocket record.
 
-    python benchmarks/bench_latency.py [--seconds 30] [--trade-speed 800] [--mixed-speed 100]
-        [--low-speed 20]
+Baseline in the same run, on fresh sockets to the same exchange: bare aiohttp readers (the
+backbone's client library), one connection per data kind on the same subscription, that stamp
+each frame on arrival and hand it through an ``asyncio.Queue`` to one consumer task (the least
+any hand-over from a reader task to a consumer can cost; no decoding).
+
+Printed per load and client: messages a second actually received, p50 / p99 / p99.9 / max of
+the added latency, the client process's CPU share, and for the backbone the percentiles per
+data kind.
+
+    python benchmarks/bench_latency.py [--seconds 20] [--rate 5000] [--loads trades,mixed]
 """
 
 from __future__ import annotations
@@ -36,34 +43,55 @@ MARKETS = [
     "KRW-BTC", "KRW-ETH", "KRW-XRP", "KRW-USDT", "KRW-SOL",
     "KRW-DOGE", "KRW-ADA", "KRW-TRX", "KRW-LINK", "KRW-AVAX",
 ]  # fmt: skip
+KINDS = {"trades": ("trade",), "mixed": ("trade", "ticker", "orderbook")}
+WARMUP_S = 3.0
+
+Result = tuple[dict[str, list[int]], float, float]
+"""(latencies in ns by data kind, messages a second received, CPU seconds per wall second)."""
 
 
 def percentiles(samples: list[int]) -> str:
+    if not samples:
+        return "no samples"
     ordered = sorted(samples)
 
     def at(q: float) -> float:
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))] / 1e6
 
-    return (f"p50 {at(0.50):7.3f} ms  p99 {at(0.99):7.3f} ms  p99.9 {at(0.999):7.3f} ms  "
-            f"max {ordered[-1] / 1e6:7.3f} ms  (n={len(ordered):,})")  # fmt: skip
+    return (f"p50 {at(0.50):6.3f} ms  p99 {at(0.99):6.3f} ms  p99.9 {at(0.999):6.3f} ms  "
+            f"max {ordered[-1] / 1e6:6.2f} ms  (n={len(ordered):,})")  # fmt: skip
 
 
-async def backbone_run(
-    urls: dict[str, str], kinds: tuple[str, ...], seconds: float
-) -> tuple[list[int], float]:
-    latencies: list[int] = []
-    # REST reconciliation off: its trade pages would take exchange CPU from the stream.
+async def _measure(latencies: dict[str, list[int]], seconds: float) -> tuple[float, float, int]:
+    # Let connections, snapshots and start-up pass; then measure for ``seconds``.
+    await asyncio.sleep(WARMUP_S)
+    for samples in latencies.values():
+        samples.clear()
+    wall, cpu = time.perf_counter(), time.process_time()
+    await asyncio.sleep(seconds)
+    elapsed = time.perf_counter() - wall
+    n = sum(len(s) for s in latencies.values())
+    return elapsed, (time.process_time() - cpu) / elapsed, n
+
+
+async def backbone_run(urls: dict[str, str], kinds: tuple[str, ...], seconds: float) -> Result:
+    latencies: dict[str, list[int]] = {k: [] for k in kinds}
+    # REST reconciliation off: its trade pages would take exchange CPU from the firehose.
     config = BackboneConfig(
-        orderbook_buffer=10_000, ticker_buffer=10_000, reconcile_interval_s=3600.0
+        orderbook_buffer=10_000,
+        ticker_buffer=10_000,
+        reconcile_interval_s=3600.0,
+        market_refresh_s=3600.0,
     )
     async with MarketDataBackbone(urls["rest_url"], urls["ws_url"], config=config) as bb:
 
-        async def consume(stream: object) -> None:
+        async def consume(kind: str, stream: object) -> None:
             clock = time.time_ns
+            samples = latencies[kind]
             async for record in stream:  # type: ignore[attr-defined]
                 rec: MarketRecord = record
                 if rec.source == "websocket":
-                    latencies.append(clock() - rec.received_ns)
+                    samples.append(clock() - rec.received_ns)
 
         streams = {
             "trade": bb.stream_trade,
@@ -71,80 +99,78 @@ async def backbone_run(
             "orderbook": bb.stream_orderbook,
         }
         async with asyncio.TaskGroup() as tasks:
-            consumers = [tasks.create_task(consume(streams[k](MARKETS))) for k in kinds]
-            await asyncio.sleep(3.0)  # snapshots and start-up out of the way
-            latencies.clear()
-            started = time.perf_counter()
-            await asyncio.sleep(seconds)
-            elapsed = time.perf_counter() - started
-            n = len(latencies)
+            consumers = [tasks.create_task(consume(k, streams[k](MARKETS))) for k in kinds]
+            elapsed, cpu_share, n = await _measure(latencies, seconds)
             for consumer in consumers:
                 consumer.cancel()
-    return latencies[:n], n / elapsed
+    return latencies, n / elapsed, cpu_share
 
 
-async def bare_run(
-    urls: dict[str, str], kinds: tuple[str, ...], seconds: float
-) -> tuple[list[int], float]:
-    latencies: list[int] = []
-    queue: asyncio.Queue[tuple[bytes, int]] = asyncio.Queue(maxsize=10_000)
+async def bare_run(urls: dict[str, str], kinds: tuple[str, ...], seconds: float) -> Result:
+    latencies: dict[str, list[int]] = {k: [] for k in kinds}
+    queue: asyncio.Queue[tuple[str, bytes, int]] = asyncio.Queue(maxsize=10_000)
 
     async def consume() -> None:
         clock = time.time_ns
         while True:
-            _, received_ns = await queue.get()
-            latencies.append(clock() - received_ns)
+            kind, _, received_ns = await queue.get()
+            latencies[kind].append(clock() - received_ns)
 
-    async def read(ws: aiohttp.ClientWebSocketResponse[Literal[False]]) -> None:
+    async def read(kind: str, ws: aiohttp.ClientWebSocketResponse[Literal[False]]) -> None:
         while True:
             _, data, _ = await ws.receive()
-            await queue.put((data, time.time_ns()))
+            await queue.put((kind, data, time.time_ns()))
             await asyncio.sleep(0)  # hand over at once: the least latency a reader can give
 
     async with aiohttp.ClientSession() as http, asyncio.TaskGroup() as tasks:
-        # One connection per data kind, as the backbone keeps them.
         running = [tasks.create_task(consume())]
         for kind in kinds:
             ws = await http.ws_connect(
                 urls["ws_url"], autoping=False, max_msg_size=0, compress=0, decode_text=False
             )
             await ws.send_str(json.dumps([{"ticket": "bare"}, {"type": kind, "codes": MARKETS}]))
-            running.append(tasks.create_task(read(ws)))
-        await asyncio.sleep(3.0)
-        latencies.clear()
-        started = time.perf_counter()
-        await asyncio.sleep(seconds)
-        n = len(latencies)
-        rate = n / (time.perf_counter() - started)
+            running.append(tasks.create_task(read(kind, ws)))
+        elapsed, cpu_share, n = await _measure(latencies, seconds)
         for task in running:
             task.cancel()
-    return latencies[:n], rate
+    return latencies, n / elapsed, cpu_share
+
+
+def report(label: str, result: Result, *, by_kind: bool) -> None:
+    latencies, rate, cpu_share = result
+    merged = [x for samples in latencies.values() for x in samples]
+    print(f"    {label:<33s} {rate:7,.0f} msg/s  CPU {cpu_share:4.0%}  {percentiles(merged)}")
+    if by_kind and len(latencies) > 1:
+        for kind, samples in latencies.items():
+            print(f"      {kind:<31s} {'':21s}{percentiles(samples)}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=30.0)
-    parser.add_argument("--trade-speed", type=float, default=800.0)
-    parser.add_argument("--mixed-speed", type=float, default=100.0)
-    parser.add_argument("--low-speed", type=float, default=20.0)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--rate", type=float, default=5000.0, help="frames/s per client")
+    parser.add_argument("--loads", default="trades,mixed", help="trades, mixed or both")
     args = parser.parse_args()
-    print(f"latency: {len(MARKETS)} markets, {args.seconds:.0f} s per run, "
-          f"load {os.getloadavg()[0]:.1f}")  # fmt: skip
-    loads = (
-        (("trade",), args.trade_speed),
-        (("trade", "ticker", "orderbook"), args.mixed_speed),
-        (("trade", "ticker", "orderbook"), args.low_speed),
-    )
-    for kinds, speed in loads:
-        markets = ",".join(MARKETS)
+    loads = [load.strip() for load in args.loads.split(",") if load.strip()]
+    for load in loads:
+        if load not in KINDS:
+            parser.error(f"--loads takes trades and/or mixed, not {load!r}")
+    # Every connection gets its own budget; enough for warm-up, the run and a margin.
+    frames = int(args.rate * (WARMUP_S + args.seconds + 10))
+    print(f"latency: {len(MARKETS)} markets, {args.rate:,.0f} frames/s per client, "
+          f"{args.seconds:.0f} s per run, load average {os.getloadavg()}")  # fmt: skip
+    for load in loads:
+        kinds = KINDS[load]
         with spawn_exchange(
-            "--speed", f"{speed:g}", "--no-rate-limits", "--markets", markets
-        ) as urls:
-            bare, bare_rate = asyncio.run(bare_run(urls, kinds, args.seconds))
-            mine, rate = asyncio.run(backbone_run(urls, kinds, args.seconds))
-        print(f"  {'+'.join(kinds)} at exchange speed {speed:g}")
-        print(f"    bare reader -> queue -> consumer {bare_rate:7,.0f} msg/s  {percentiles(bare)}")
-        print(f"    MarketDataBackbone streams       {rate:7,.0f} msg/s  {percentiles(mine)}")
+            "--no-rate-limits", "--markets", ",".join(MARKETS), "--firehose", load,
+            "--firehose-frames", str(frames), "--firehose-rate", f"{args.rate:g}",
+        ) as urls:  # fmt: skip
+            bare = asyncio.run(bare_run(urls, kinds, args.seconds))
+            mine = asyncio.run(backbone_run(urls, kinds, args.seconds))
+        print(f"  {load}: {'+'.join(kinds)}, firehose {args.rate:,.0f} frames/s")
+        report("bare reader -> queue -> consumer", bare, by_kind=False)
+        report("MarketDataBackbone streams", mine, by_kind=True)
+    print(f"  load average after: {os.getloadavg()}")
 
 
 if __name__ == "__main__":

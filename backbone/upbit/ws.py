@@ -39,7 +39,23 @@ __all__ = ["SlotState", "WebSocketManager"]
 
 log = logging.getLogger(__name__)
 
-_BURST_S = 0.00025  # longest run of buffered frames before consumers get a turn
+_BURST_S = 0.0001  # longest run of buffered frames (all slots together) before consumers run
+
+
+class _Turns:
+    """The burst clock every slot's reader shares: consumers get a turn once the readers
+    together have handled frames for ``_BURST_S`` without the event loop running anything else
+    (a record then waits for one burst, not for one burst per socket)."""
+
+    __slots__ = ("cycled", "start")
+
+    def __init__(self) -> None:
+        self.cycled = True  # the loop has run since the burst began
+        self.start = 0.0
+
+    def cycle(self) -> None:
+        self.cycled = True
+
 
 SlotPhase = Literal["connecting", "connected", "live", "down", "stopped"]
 
@@ -129,6 +145,7 @@ class WebSocketManager:
         self._group: asyncio.TaskGroup | None = None
         self._closed = False
         self._http: aiohttp.ClientSession | None = None
+        self._turns = _Turns()
         self.connects = 0
         self.reconnects = 0
         self.failed_connects = 0
@@ -351,9 +368,10 @@ class WebSocketManager:
     async def _reader(self, conn: _Conn) -> None:
         # Frames are handed on one by one as receive() returns them (no waiting for more),
         # and consumers run whenever receive() finds nothing buffered. In a long burst of
-        # buffered frames receive() never suspends, so every _BURST_S the reader lets the
-        # loop run once: consumers then take everything handed to them so far in one
-        # wake-up, and a record waits about that long at most behind the burst.
+        # buffered frames receive() never suspends, so once the readers of every slot
+        # together have run for _BURST_S, the reader at hand lets the loop run once:
+        # consumers then take everything handed to them so far in one wake-up, and a record
+        # waits about that long at most behind the burst, however many sockets feed it.
         ws = conn.ws
         receive = ws.receive
         clock_ns = self._clock_ns
@@ -362,9 +380,8 @@ class WebSocketManager:
         label = conn.slot.label
         loop = asyncio.get_running_loop()
         burst_s = _BURST_S
+        turns = self._turns
         text, binary, pong, ping = WSMsgType.TEXT, WSMsgType.BINARY, WSMsgType.PONG, WSMsgType.PING
-        cycled = [True]  # set by a callback once the loop has run since the burst began
-        burst_start = 0.0
         while True:
             kind, data, extra = await receive()
             received_ns = clock_ns()
@@ -376,15 +393,18 @@ class WebSocketManager:
                     await ws.pong(data)
                     continue
                 raise TransportError(_ended(kind, data, extra, ws.close_code))
-            if cycled[0]:
-                # The loop ran since the burst began (receive() suspended, or we yielded):
-                # consumers have had their turn. A new burst begins.
-                cycled[0] = False
-                loop.call_soon(cycled.__setitem__, 0, True)
-                burst_start = now
-            elif now - burst_start > burst_s:
+            if turns.cycled:
+                # The loop ran since the burst began (every reader suspended, or one
+                # yielded): consumers have had their turn. A new burst begins.
+                turns.cycled = False
+                loop.call_soon(turns.cycle)
+                turns.start = now
+            elif now - turns.start > burst_s:
                 await asyncio.sleep(0)
-                burst_start = monotonic()
+                if turns.cycled:  # else another reader began a burst meanwhile: join it
+                    turns.cycled = False
+                    loop.call_soon(turns.cycle)
+                    turns.start = monotonic()
             conn.frames += 1
             if conn.live_version != conn.sent_version:
                 conn.live_version = conn.sent_version
