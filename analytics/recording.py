@@ -290,22 +290,24 @@ class Recording:
             value = float(getattr(self.config, item.name))
             con.execute(f"SET VARIABLE {item.name} = {value!r}::DOUBLE")
         self.set_bucket_ns(1_000_000_000)
+        # DuckDB binds a view when it is created, and a view reading Parquet files lists and
+        # opens them: the measures are created over empty stand-ins of the datasets (bound in
+        # no time), then the datasets replaced by the files, which each query binds once.
         for dataset in DATASETS:
-            self._install_dataset(dataset)
+            con.register(f"_empty_{dataset}", schema_for(dataset).empty_table())
+            con.execute(f"CREATE VIEW {dataset} AS SELECT * FROM _empty_{dataset}")
         for query in self.measures:
             con.execute(f"CREATE VIEW {query.name} AS {query.sql}")
+        for dataset in self.datasets_present:
+            self._install_dataset(dataset)
 
     def _install_dataset(self, dataset: str) -> None:
         con = self.connection
-        if dataset not in self.datasets_present:
-            con.register(f"_empty_{dataset}", schema_for(dataset).empty_table())
-            con.execute(f"CREATE VIEW {dataset} AS SELECT * FROM _empty_{dataset}")
-            return
         files = _literal(dataset_glob(self.root, dataset))
         self._check_versions(files)
         where = " AND ".join(self._conditions(dataset)) or "true"
         con.execute(
-            f"CREATE VIEW {dataset} AS SELECT * EXCLUDE (date) FROM "
+            f"CREATE OR REPLACE VIEW {dataset} AS SELECT * EXCLUDE (date) FROM "
             f"read_parquet({files}, hive_partitioning = true) WHERE {where}"
         )
 
