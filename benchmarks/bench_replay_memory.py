@@ -7,8 +7,9 @@ orderbooks over four markets, the partitions rotated into parts as a live record
 ``/proc/self/status``; Linux). The same is done for ``scan_batches``. Prints both peaks and
 the ratio (goal: the larger within 10 % of the smaller), with the peak of a process that only
 imports tape as the floor. Two layouts: parts rotated as the live recorder writes them (a
-longer recording has more parts), and one part per partition (as ``tape compact`` leaves it:
-a longer recording has larger files).
+longer recording has more parts), and the same parts merged by the recorder's own
+compaction (``recorder.compact.compact``, what ``tape compact`` runs: one part per
+partition, so a longer recording has larger files, in row groups of at most 65,536 rows).
 
     python benchmarks/bench_replay_memory.py [--records 100000]
 """
@@ -26,6 +27,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from backbone.models import OrderbookData, Record, TickerData, TradeData
+from recorder.compact import compact
 from recorder.parts import publish_table
 from recorder.rows import dataset_of, to_table
 
@@ -170,13 +172,17 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-replay-memory-"))
     try:
-        for layout, small_rotation, large_rotation in (
-            ("rotated parts (as recorded)", ROTATION, ROTATION),
-            ("one part per partition (as compacted)", args.records, args.records * 10),
+        for layout, compacted in (
+            ("rotated parts (as recorded)", False),
+            ("one part per partition (tape compact)", True),
         ):
             small, large = work / "small", work / "large"
-            write(small, args.records, small_rotation)
-            write(large, args.records * 10, large_rotation)
+            write(small, args.records, ROTATION)
+            write(large, args.records * 10, ROTATION)
+            if compacted:
+                for root in (small, large):
+                    merged = [c for c in compact(root) if c.output is not None]
+                    assert merged, f"compaction merged nothing under {root}"
             _, floor = peak(small, "import")
             print(f"{layout}; import-only process peak: {floor / 1024:.0f} MiB")
             for how in ("stream", "batches"):
