@@ -143,14 +143,21 @@ class Chunk:
     """One batch of a cursor: rows of one file and one session, in ``seq`` order.
 
     ``seq`` and ``received`` are the key columns as numpy arrays (``received`` is ``None``
-    when the cursor was asked for order only). ``decoded`` is a cache slot owned by the
-    consumer of the chunk (the engine keeps decoded records there).
+    when the cursor was asked for order only, ``clock=False``, even if the column was read).
+    ``decoded`` is a cache slot owned by the consumer of the chunk (the engine keeps decoded
+    records there).
     """
 
     __slots__ = ("batch", "dataset", "decoded", "received", "seq", "session", "symbol")
 
     def __init__(
-        self, dataset: str, symbol: str | None, session: str, batch: pa.RecordBatch
+        self,
+        dataset: str,
+        symbol: str | None,
+        session: str,
+        batch: pa.RecordBatch,
+        *,
+        clock: bool = True,
     ) -> None:
         self.dataset = dataset
         self.symbol = symbol
@@ -159,7 +166,7 @@ class Chunk:
         self.seq: I64 = batch.column("seq").to_numpy()
         names = batch.schema.names
         self.received: I64 | None = (
-            batch.column("received_ns").to_numpy() if "received_ns" in names else None
+            batch.column("received_ns").to_numpy() if clock and "received_ns" in names else None
         )
         self.decoded: tuple[int, int, list[Any]] | None = None
 
@@ -404,7 +411,9 @@ class Cursor:
             batch = self._filter(UPGRADES[self.part.version](self.part.dataset, raw))
             if batch.num_rows == 0:
                 continue
-            chunk = Chunk(self.part.dataset, self.part.symbol, self.session, batch)
+            chunk = Chunk(
+                self.part.dataset, self.part.symbol, self.session, batch, clock=self.clock
+            )
             seq = chunk.seq
             if seq[0] <= self._last_seq or (len(seq) > 1 and not bool(np.all(seq[1:] > seq[:-1]))):
                 raise RecordingFormatError(

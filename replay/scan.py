@@ -15,6 +15,7 @@ columns the order needs); memory stays at the read-ahead of the open files.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
@@ -24,7 +25,7 @@ from polars.io.plugins import register_io_source
 
 from recorder.schema import DATASETS, schema_for
 from replay.errors import InvalidReplayArgument
-from replay.files import bulk_rows
+from replay.files import I64, bulk_rows
 from replay.order import Segment
 from replay.plan import Plan, plan, segments
 from replay.prefetch import Prefetch
@@ -63,9 +64,9 @@ def _columns(dataset: str, columns: Sequence[str] | None) -> list[str]:
     return list(columns)
 
 
-def _rows_of(segment: Segment, dataset: str, columns: list[str]) -> pa.Table | None:
-    # The segment's rows of ``dataset``, in order, as a table of ``columns``: its pieces
-    # laid end to end (zero-copy slices), gathered in one take unless already in order.
+def _rows_of(segment: Segment, dataset: str, columns: list[str]) -> _Rows | None:
+    # The segment's rows of ``dataset`` as a table of ``columns`` (its pieces laid end to
+    # end: zero-copy slices) and the order to gather them in (``None``: already in order).
     chunks = segment.chunks
     wanted = np.array([chunk.dataset == dataset for chunk in chunks], dtype=bool)
     if not wanted.any():
@@ -78,21 +79,29 @@ def _rows_of(segment: Segment, dataset: str, columns: list[str]) -> pa.Table | N
         ]
     )
     index = segment.index
-    if wanted.all():
-        return table if index is None else table.take(index)
+    if wanted.all() or index is None:
+        return _Rows(table, index)
     # Other datasets' rows (the key columns the clock needed) are left out.
     lengths = segment.piece_stop - segment.piece_start
     mine = np.repeat(wanted, lengths)
-    if index is None:
-        return table
     index = index[mine[index]]
-    return table.take((np.cumsum(mine) - 1)[index])
+    return _Rows(table, (np.cumsum(mine) - 1)[index])
+
+
+@dataclass(frozen=True, slots=True)
+class _Rows:
+    table: pa.Table
+    index: I64 | None
+
+    @property
+    def rows(self) -> int:
+        return self.table.num_rows if self.index is None else len(self.index)
 
 
 def _batches(
     the_plan: Plan, dataset: str, columns: list[str], batch_rows: int
 ) -> Iterator[pa.RecordBatch]:
-    held: list[pa.Table] = []
+    held: list[_Rows] = []
     count = 0
     size = bulk_rows(dataset, [*columns, "seq"])
     ordered = segments(the_plan, [dataset], columns, batch_size=size, clock=False)
@@ -100,23 +109,33 @@ def _batches(
         rows = _rows_of(segment, dataset, columns)
         if rows is None:
             continue
-        if not held and rows.num_rows * 2 >= batch_rows:
-            yield from rows.to_batches()  # large enough as it is: no copy
-            continue
         held.append(rows)
-        count += rows.num_rows
-        if count >= batch_rows:
-            yield from _combine(held)
+        count += rows.rows
+        if count >= batch_rows or (len(held) == 1 and count * 2 >= batch_rows):
+            yield from _gather(held)
             held, count = [], 0
     if held:
-        yield from _combine(held)
+        yield from _gather(held)
 
 
-def _combine(pieces: list[pa.Table]) -> Iterator[pa.RecordBatch]:
-    if len(pieces) == 1 and pieces[0].column(0).num_chunks == 1:
-        yield from pieces[0].to_batches()
+def _gather(pieces: list[_Rows]) -> Iterator[pa.RecordBatch]:
+    # The pieces' rows in order as one batch: at most one copy (a gather in one take when
+    # some rows are out of order, else a concatenation), none for a single ordered batch.
+    table = pa.concat_tables([piece.table for piece in pieces])
+    if len(pieces) == 1 and pieces[0].index is None:
+        yield from table.to_batches()  # as read: no copy
         return
-    table = pa.concat_tables(pieces).combine_chunks()
+    if all(piece.index is None for piece in pieces):
+        table = table.combine_chunks()
+    else:
+        offsets = np.cumsum([0, *(piece.table.num_rows for piece in pieces)])
+        index = np.concatenate(
+            [
+                offset + (np.arange(piece.table.num_rows) if piece.index is None else piece.index)
+                for piece, offset in zip(pieces, offsets.tolist(), strict=False)
+            ]
+        )
+        table = table.take(index).combine_chunks()
     yield from table.to_batches(max_chunksize=max(table.num_rows, 1))
 
 

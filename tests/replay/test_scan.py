@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
+import pytest
+from replay_factories import Market, write_parts
 
 from backbone.models import Record, TradeData
 from recorder.schema import schema_for
@@ -65,3 +68,22 @@ def test_reference_datasets_scan_too(tmp_path: Path) -> None:
     write_recording(tmp_path, records, session_id="s", rest_records=snapshots)
     got = scan(tmp_path, "rest_trade").select("sequential_id", "request_end_ns").collect().rows()
     assert got == [(t.sequential_id, t.received_ns) for t in trades[:5]]
+
+
+def test_interleaved_markets_gather_in_stream_order_whatever_the_sizes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Three markets of one session, interleaved row by row, in rotated parts; files read a
+    # few rows at a time, so segments come in every size and batches gather several.
+    records = Market(seed=5, symbols=("KRW-BTC", "KRW-ETH", "KRW-XRP")).records(1500)
+    for first in range(0, len(records), 500):
+        part = records[first : first + 500]
+        write_parts(tmp_path, part, session_id="s", seqs=list(range(first, first + len(part))))
+    want = [r for r in records if type(r) is TradeData]
+    for read_rows in (3, 37, 4096):
+        monkeypatch.setattr(sys.modules["replay.scan"], "bulk_rows", lambda *_a, n=read_rows: n)
+        for batch_rows in (1, 50, 100_000):
+            batches = list(scan_batches(tmp_path, "trade", batch_rows=batch_rows))
+            assert all(b.num_rows >= min(batch_rows, 1) for b in batches)
+            got = decode("trade", pa.Table.from_batches(batches))
+            assert got == want, (read_rows, batch_rows)
