@@ -21,7 +21,7 @@ import duckdb
 
 from analytics.errors import NotARecording, UnreadableRecording
 from analytics.queries import NamedQuery, load_queries
-from recorder.layout import MANIFEST_FILE, dataset_glob
+from recorder.layout import MANIFEST_FILE, parse_part_name
 from recorder.schema import (
     DATASETS,
     DATE_ONLY_DATASETS,
@@ -302,14 +302,40 @@ class Recording:
             self._install_dataset(dataset)
 
     def _install_dataset(self, dataset: str) -> None:
-        con = self.connection
-        files = _literal(dataset_glob(self.root, dataset))
-        self._check_versions(files)
+        files = self._selected_files(dataset)
+        if not files:
+            return  # nothing selected: the empty stand-in stays
+        listed = "[" + ", ".join(_literal(name) for name in files) + "]"
+        self._check_versions(listed, files)
         where = " AND ".join(self._conditions(dataset)) or "true"
-        con.execute(
+        self.connection.execute(
             f"CREATE OR REPLACE VIEW {dataset} AS SELECT * EXCLUDE (date) FROM "
-            f"read_parquet({files}, hive_partitioning = true) WHERE {where}"
+            f"read_parquet({listed}, hive_partitioning = true) WHERE {where}"
         )
+
+    def _selected_files(self, dataset: str) -> list[str]:
+        """The dataset's Parquet files that may hold selected rows: a part whose name puts
+        all its rows outside the selected receive times, or whose folder is another symbol's,
+        is neither opened nor version-checked (each query lists and opens every file it
+        reads, so months of parts cost seconds a query even when a window is selected)."""
+        selection = self.selection
+        start_ns = None if selection.start is None else _ns(selection.start)
+        end_ns = None if selection.end is None else _ns(selection.end)
+        by_symbol = bool(selection.symbols) and dataset not in DATE_ONLY_DATASETS
+        folders = {f"symbol={symbol}" for symbol in selection.symbols}
+        selected = []
+        for path in (self.root / dataset).rglob("*.parquet"):
+            part = parse_part_name(path.name)
+            if part is not None and (
+                (start_ns is not None and part.last_ns < start_ns)
+                or (end_ns is not None and part.first_ns >= end_ns)
+            ):
+                continue
+            folder = path.parent.name
+            if by_symbol and folder.startswith("symbol=") and folder not in folders:
+                continue
+            selected.append(str(path))
+        return sorted(selected)
 
     def _conditions(self, dataset: str) -> Iterable[str]:
         selection = self.selection
@@ -328,15 +354,13 @@ class Recording:
             yield f"date <= DATE {_literal(day)}"
             yield f"received_ns < {_ns(selection.end)}"
 
-    def _check_versions(self, files: str) -> None:
-        con = self.connection
-        every = {row[0] for row in con.execute(f"SELECT file FROM glob({files})").fetchall()}
-        tagged = con.execute(
-            f"SELECT file_name, value FROM parquet_kv_metadata({files}) WHERE key = ?",
+    def _check_versions(self, listed: str, files: list[str]) -> None:
+        tagged = self.connection.execute(
+            f"SELECT file_name, value FROM parquet_kv_metadata({listed}) WHERE key = ?",
             [SCHEMA_VERSION_KEY],
         ).fetchall()
         versions = {name: bytes(value) for name, value in tagged}
-        for name in sorted(every):
+        for name in files:
             metadata = {SCHEMA_VERSION_KEY: versions[name]} if name in versions else None
             try:
                 schema_version_of(metadata)

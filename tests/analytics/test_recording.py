@@ -12,6 +12,7 @@ from analytics_synth import MS, T0_NS, S, Synth, at
 
 from analytics import MeasureConfig, NotARecording, Recording, Selection, UnreadableRecording
 from analytics.queries import load_queries
+from recorder.layout import partition_path
 from recorder.schema import DATASETS, schema_for
 
 A, B = "KRW-BTC", "KRW-ETH"
@@ -144,3 +145,27 @@ def test_empty_datasets_give_empty_measures(tmp_path: Path) -> None:
         assert recording.datasets_present == ()
         assert recording.one("trade_summary")["compared"] == 0
         _ = MS
+
+
+def test_only_the_selected_files_are_read(tmp_path: Path) -> None:
+    synth = Synth(tmp_path)
+    for i in range(4):
+        synth.add("trade", received_ns=T0_NS + i * S, symbol=A, sequential_id=i)
+        synth.add("trade", received_ns=T0_NS + i * S, symbol=B, sequential_id=i)
+    synth.write()
+    # a part of another symbol, and one received a day later, that tape cannot read
+    future = schema_for("trade").with_metadata({b"tape.schema_version": b"99"})
+    day = T0_NS + 86_400 * S
+    for symbol, first_ns in (("KRW-XRP", T0_NS), (A, day)):
+        path = partition_path(tmp_path, "trade", symbol, first_ns, first_ns + S)
+        path.parent.mkdir(parents=True)
+        pq.write_table(pa.Table.from_pylist([], schema=future), path)
+    with pytest.raises(UnreadableRecording, match="newer tape"):
+        Recording(tmp_path)
+    selection = Selection(symbols=(A, B), end=at(T0_NS + 2 * S))
+    with Recording(tmp_path, selection) as recording:
+        assert count(recording, "trade") == 2 * 2
+        assert recording.one("latency_by_channel")["rows"] == 2 * 2
+    with Recording(tmp_path, Selection(symbols=(A, B), start=at(day + 2 * S))) as recording:
+        assert count(recording, "trade") == 0  # no file selected: the empty view
+        assert recording.one("integrity_summary")["out_of_order"] == 0
