@@ -45,6 +45,8 @@ class BackboneStatistics:
     ``events``: the same for ``stream_events`` consumers. ``records``: records published per
     stream key and source. ``last_message_age_s``: seconds since the WebSocket last delivered
     each stream key. ``live`` / ``on_rest``: symbols served by each channel now.
+    ``memory_releases``: times freed memory was handed back to the system (see
+    ``BackboneConfig.memory_release_s``).
     """
 
     streams: tuple[SubscriberStats, ...]
@@ -68,6 +70,7 @@ class BackboneStatistics:
     live: dict[str, tuple[str, ...]]
     on_rest: dict[str, tuple[str, ...]]
     health: dict[Source, ChannelHealth]
+    memory_releases: int = 0
 
 
 class MarketDataBackbone:
@@ -434,6 +437,7 @@ class MarketDataBackbone:
             live=report.live,
             on_rest=report.on_rest,
             health=dict(health),
+            memory_releases=counters.memory_releases,
         )
 
 

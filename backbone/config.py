@@ -72,6 +72,11 @@ class BackboneConfig:
         ``event_buffer``: events held per ``stream_events`` consumer (block-and-count).
         ``dedup_window_ms``: how far back (exchange time) delivered trade ids are kept for
         de-duplication.
+
+    Memory:
+        ``memory_release_s``: how often memory the C allocator holds freed is handed back to
+        the operating system (glibc ``malloc_trim``, in a worker thread), so the resident
+        set follows what the backbone really holds; ``None``: never.
     """
 
     stream_strategy: ChannelStrategy = ChannelStrategy.AUTO
@@ -102,6 +107,8 @@ class BackboneConfig:
     orderbook_buffer: int = 256
     event_buffer: int = 1_000
     dedup_window_ms: int = 120_000
+
+    memory_release_s: float | None = 60.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.stream_strategy, ChannelStrategy):
@@ -134,3 +141,7 @@ class BackboneConfig:
             raise InvalidArgumentError("reconcile_share must be in (0, 1]")
         if min(self.poll_interval_s, self.reconcile_interval_s, self.rest_timeout_s) <= 0:
             raise InvalidArgumentError("intervals and timeouts must be positive")
+        if self.memory_release_s is not None and self.memory_release_s <= 0:
+            raise InvalidArgumentError(
+                f"memory_release_s must be positive (or None: never), not {self.memory_release_s}"
+            )

@@ -46,6 +46,7 @@ from backbone.errors import (
     UpbitAPIError,
 )
 from backbone.ledger import TradeLedger
+from backbone.memory import can_release, release_freed_memory
 from backbone.models import (
     CandleData,
     ConnectionEvent,
@@ -126,6 +127,7 @@ class _Counters:
     gaps_unrepaired: int = 0
     events_dropped: int = 0
     task_failures: int = 0
+    memory_releases: int = 0
 
     def count_rest(self, key: str, n: int = 1) -> None:
         self.rest[key] = self.rest.get(key, 0) + n
@@ -312,10 +314,21 @@ class SessionManager:
         self._spawn("events", self._pump_events)
         self._spawn("drops", self._report_drops)
         self._spawn("markets", self.catalog.refresh_forever)
+        if self.config.memory_release_s is not None and can_release():
+            self._spawn("memory", self._release_memory)
         if self._strategy is not ChannelStrategy.WEBSOCKET_ONLY:
             self._spawn("trades", self._trade_loop)
             for kind in ("ticker", "orderbook", "candle"):
                 self._spawn(f"poll:{kind}", lambda k=kind: self._poll_loop(k))  # type: ignore[misc]
+
+    async def _release_memory(self) -> None:
+        # Freed memory back to the system now and then, off the event loop.
+        interval = self.config.memory_release_s
+        assert interval is not None
+        while True:
+            await asyncio.sleep(interval)
+            await asyncio.to_thread(release_freed_memory)
+            self.counters.memory_releases += 1
 
     def _spawn(self, name: str, run: Callable[[], Awaitable[None]]) -> None:
         assert self._group is not None

@@ -21,7 +21,13 @@ Printed per load and client: messages a second actually received, p50 / p99 / p9
 the added latency, the client process's CPU share, and for the backbone the percentiles per
 data kind.
 
+``--stalls``: a probe task in each client sleeps 1 ms at a time and counts the event loop's
+stalls (the probe woke more than 5 ms late), with the thread's CPU time during them: a stall
+in which the thread hardly ran is time the process waited for a core (other processes on a
+loaded machine), not work of its own. The probe adds a thousand wake-ups a second.
+
     python benchmarks/bench_latency.py [--seconds 20] [--rate 5000] [--loads trades,mixed]
+        [--stalls]
 """
 
 from __future__ import annotations
@@ -46,8 +52,22 @@ MARKETS = [
 KINDS = {"trades": ("trade",), "mixed": ("trade", "ticker", "orderbook")}
 WARMUP_S = 3.0
 
-Result = tuple[dict[str, list[int]], float, float]
-"""(latencies in ns by data kind, messages a second received, CPU seconds per wall second)."""
+STALL_S = 0.005
+
+Result = tuple[dict[str, list[int]], float, float, list[tuple[float, float]]]
+"""(latencies in ns by data kind, messages a second received, CPU seconds per wall second,
+event loop stalls as (wall seconds, thread CPU seconds))."""
+
+
+async def probe(stalls: list[tuple[float, float]]) -> None:
+    """Sleep 1 ms at a time; record every wake-up more than STALL_S late."""
+    wall, cpu = time.perf_counter, time.thread_time
+    while True:
+        w, c = wall(), cpu()
+        await asyncio.sleep(0.001)
+        late = wall() - w - 0.001
+        if late > STALL_S:
+            stalls.append((late, cpu() - c))
 
 
 def percentiles(samples: list[int]) -> str:
@@ -62,11 +82,14 @@ def percentiles(samples: list[int]) -> str:
             f"max {ordered[-1] / 1e6:6.2f} ms  (n={len(ordered):,})")  # fmt: skip
 
 
-async def _measure(latencies: dict[str, list[int]], seconds: float) -> tuple[float, float, int]:
+async def _measure(
+    latencies: dict[str, list[int]], seconds: float, stalls: list[tuple[float, float]]
+) -> tuple[float, float, int]:
     # Let connections, snapshots and start-up pass; then measure for ``seconds``.
     await asyncio.sleep(WARMUP_S)
     for samples in latencies.values():
         samples.clear()
+    stalls.clear()
     wall, cpu = time.perf_counter(), time.process_time()
     await asyncio.sleep(seconds)
     elapsed = time.perf_counter() - wall
@@ -74,8 +97,11 @@ async def _measure(latencies: dict[str, list[int]], seconds: float) -> tuple[flo
     return elapsed, (time.process_time() - cpu) / elapsed, n
 
 
-async def backbone_run(urls: dict[str, str], kinds: tuple[str, ...], seconds: float) -> Result:
+async def backbone_run(
+    urls: dict[str, str], kinds: tuple[str, ...], seconds: float, with_probe: bool
+) -> Result:
     latencies: dict[str, list[int]] = {k: [] for k in kinds}
+    stalls: list[tuple[float, float]] = []
     # REST reconciliation off: its trade pages would take exchange CPU from the firehose.
     config = BackboneConfig(
         orderbook_buffer=10_000,
@@ -100,14 +126,19 @@ async def backbone_run(urls: dict[str, str], kinds: tuple[str, ...], seconds: fl
         }
         async with asyncio.TaskGroup() as tasks:
             consumers = [tasks.create_task(consume(k, streams[k](MARKETS))) for k in kinds]
-            elapsed, cpu_share, n = await _measure(latencies, seconds)
+            if with_probe:
+                consumers.append(tasks.create_task(probe(stalls)))
+            elapsed, cpu_share, n = await _measure(latencies, seconds, stalls)
             for consumer in consumers:
                 consumer.cancel()
-    return latencies, n / elapsed, cpu_share
+    return latencies, n / elapsed, cpu_share, stalls
 
 
-async def bare_run(urls: dict[str, str], kinds: tuple[str, ...], seconds: float) -> Result:
+async def bare_run(
+    urls: dict[str, str], kinds: tuple[str, ...], seconds: float, with_probe: bool
+) -> Result:
     latencies: dict[str, list[int]] = {k: [] for k in kinds}
+    stalls: list[tuple[float, float]] = []
     queue: asyncio.Queue[tuple[str, bytes, int]] = asyncio.Queue(maxsize=10_000)
 
     async def consume() -> None:
@@ -130,16 +161,25 @@ async def bare_run(urls: dict[str, str], kinds: tuple[str, ...], seconds: float)
             )
             await ws.send_str(json.dumps([{"ticket": "bare"}, {"type": kind, "codes": MARKETS}]))
             running.append(tasks.create_task(read(kind, ws)))
-        elapsed, cpu_share, n = await _measure(latencies, seconds)
+        if with_probe:
+            running.append(tasks.create_task(probe(stalls)))
+        elapsed, cpu_share, n = await _measure(latencies, seconds, stalls)
         for task in running:
             task.cancel()
-    return latencies, n / elapsed, cpu_share
+    return latencies, n / elapsed, cpu_share, stalls
 
 
-def report(label: str, result: Result, *, by_kind: bool) -> None:
-    latencies, rate, cpu_share = result
+def report(label: str, result: Result, *, by_kind: bool, seconds: float) -> None:
+    latencies, rate, cpu_share, stalls = result
     merged = [x for samples in latencies.values() for x in samples]
     print(f"    {label:<33s} {rate:7,.0f} msg/s  CPU {cpu_share:4.0%}  {percentiles(merged)}")
+    if stalls:
+        wall = sum(w for w, _ in stalls)
+        cpu = sum(c for _, c in stalls)
+        longest = max(w for w, _ in stalls)
+        print(f"      loop stalls > {STALL_S * 1e3:.0f} ms: {len(stalls) / seconds:.1f}/s, "
+              f"{wall / seconds:.1%} of the time, longest {longest * 1e3:.1f} ms; "
+              f"the thread ran {cpu / wall:.0%} of the stalled time")  # fmt: skip
     if by_kind and len(latencies) > 1:
         for kind, samples in latencies.items():
             print(f"      {kind:<31s} {'':21s}{percentiles(samples)}")
@@ -150,6 +190,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--rate", type=float, default=5000.0, help="frames/s per client")
     parser.add_argument("--loads", default="trades,mixed", help="trades, mixed or both")
+    parser.add_argument("--stalls", action="store_true", help="count event loop stalls")
     args = parser.parse_args()
     loads = [load.strip() for load in args.loads.split(",") if load.strip()]
     for load in loads:
@@ -165,11 +206,11 @@ def main() -> None:
             "--no-rate-limits", "--markets", ",".join(MARKETS), "--firehose", load,
             "--firehose-frames", str(frames), "--firehose-rate", f"{args.rate:g}",
         ) as urls:  # fmt: skip
-            bare = asyncio.run(bare_run(urls, kinds, args.seconds))
-            mine = asyncio.run(backbone_run(urls, kinds, args.seconds))
+            bare = asyncio.run(bare_run(urls, kinds, args.seconds, args.stalls))
+            mine = asyncio.run(backbone_run(urls, kinds, args.seconds, args.stalls))
         print(f"  {load}: {'+'.join(kinds)}, firehose {args.rate:,.0f} frames/s")
-        report("bare reader -> queue -> consumer", bare, by_kind=False)
-        report("MarketDataBackbone streams", mine, by_kind=True)
+        report("bare reader -> queue -> consumer", bare, by_kind=False, seconds=args.seconds)
+        report("MarketDataBackbone streams", mine, by_kind=True, seconds=args.seconds)
     print(f"  load average after: {os.getloadavg()}")
 
 

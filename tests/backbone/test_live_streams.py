@@ -16,6 +16,7 @@ from backbone import (
     MarketDataBackbone,
     UnknownSymbolError,
 )
+from backbone.memory import can_release, release_freed_memory
 from backbone.models import CandleData, EventKind, OrderbookData, TickerData, TradeData
 from tests.backbone.conftest import (
     Collector,
@@ -322,3 +323,33 @@ async def test_list_formats_stream_and_a_full_trade_buffer_holds_the_socket_back
         assert all(isinstance(r, TickerData) and r.source == "websocket" for r in tickers.items)
         await trades.aclose()
         await tickers.aclose()
+
+
+@pytest.mark.skipif(not can_release(), reason="malloc_trim is glibc's")
+def test_freed_heap_memory_is_handed_back() -> None:
+    # 20 MB in blocks below glibc's mmap threshold come from the heap; once freed, malloc
+    # keeps them until a trim returns them.
+    blocks = [bytearray(100_000) for _ in range(200)]
+    del blocks
+    assert release_freed_memory()
+
+
+@pytest.mark.skipif(not can_release(), reason="malloc_trim is glibc's")
+async def test_freed_memory_is_handed_back_while_streaming_and_never_when_disabled() -> None:
+    async with running_exchange() as ex:
+        config = fast_config(memory_release_s=0.05)
+        async with MarketDataBackbone(ex.rest_url, ex.ws_url, config=config) as bb:
+            trades = Collector(bb.stream_trade("KRW-BTC"))
+            await trades.wait_for(lambda t: len(t) >= 1, 10)
+            # Checked as each trade arrives: three releases while the stream flows.
+            await trades.wait_for(lambda _: bb.statistics().memory_releases >= 3, 10)
+            await trades.aclose()
+        config = fast_config(memory_release_s=None)
+        async with MarketDataBackbone(ex.rest_url, ex.ws_url, config=config) as bb:
+            trades = Collector(bb.stream_trade("KRW-BTC"))
+            await trades.wait_for(lambda t: len(t) >= 1, 10)
+            # Streaming for as long as the first backbone needed for three releases.
+            started = time.monotonic()
+            await trades.wait_for(lambda t: time.monotonic() - started > 0.2 and len(t) > 1, 10)
+            assert bb.statistics().memory_releases == 0
+            await trades.aclose()

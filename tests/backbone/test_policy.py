@@ -136,6 +136,7 @@ def test_quota_tracker_never_lets_a_server_window_overflow(
         {"trade_buffer": 0},
         {"reconcile_share": 0},
         {"poll_interval_s": 0},
+        {"memory_release_s": 0},
     ],
 )
 def test_config_refuses_nonsense(kwargs: dict[str, object]) -> None:
