@@ -6,8 +6,10 @@ pool, and the C library's per-thread malloc arenas that the Parquet writer and t
 allocate from), and the first publish also pages in the writer's code: the resident set
 steps up at the first rotation and stays there. :func:`release_memory`, called after every
 publish, hands the freed pages back to the operating system; :func:`warm_up`, called when a
-sink opens, writes one row of every dataset to memory, so the writer's code is resident (and
-the codec known to work) before any record arrives.
+sink opens on the thread that publishes, runs a few rows of every dataset through the steps of
+a publish in memory (journal round trip, split into partitions, Parquet write and read back),
+so the code those steps run is resident, and the codec known to work, before any record
+arrives.
 """
 
 from __future__ import annotations
@@ -22,9 +24,10 @@ from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from recorder.parts import ROW_GROUP_ROWS, write_options
+from recorder.parts import ROW_GROUP_ROWS, key_sorted, split_partitions, write_options
 from recorder.schema import DATASETS, schema_for
 
 __all__ = ["lower_thread_priority", "release_memory", "warm_up"]
@@ -52,20 +55,41 @@ def release_memory() -> None:
         trim(0)
 
 
-def _sample(type_: pa.DataType) -> Any:
+def _sample(type_: pa.DataType, row: int) -> Any:
     if pa.types.is_decimal(type_):
-        return Decimal(1)
+        return Decimal(row + 1)
     if pa.types.is_string(type_):
-        return "KRW-BTC"
+        return _SYMBOLS[row % 2]
     if pa.types.is_binary(type_):
         return b"{}"
     if pa.types.is_list(type_):
-        return [_sample(type_.value_type)]
-    return 0  # integers, timestamps, dates
+        return [_sample(type_.value_type, row)] * 2
+    return row  # integers, timestamps, dates
+
+
+_SYMBOLS = ("KRW-BTC", "KRW-ETH")
+_NS_PER_DAY = 86_400_000_000_000
+
+
+def _warm_table(dataset: str) -> pa.Table:
+    # Four rows over two symbols and two receive dates, in delivery order: publishing them
+    # takes the general path (sort by date and symbol, one slice per partition).
+    schema = schema_for(dataset)
+    columns = []
+    for field in schema:
+        if field.name == "received_ns":
+            values: list[Any] = [(row // 2) * _NS_PER_DAY + row for row in range(4)]
+        else:
+            values = [_sample(field.type, row) for row in range(4)]
+        columns.append(pa.array(values, field.type))
+    return pa.table(columns, schema=schema)
 
 
 def warm_up(compression: str) -> None:
-    """Write one synthetic row of every dataset to memory as the recorder writes parts.
+    """Run a small table of every dataset through the steps of a publish, in memory: an
+    Arrow IPC round trip as through the journal, the split into partitions, and a
+    partition written as a Parquet part and read back. The code and the allocator paths of
+    the first real publish are then in place before any record arrives.
 
     Raises:
         pyarrow.ArrowException: the codec or the writer does not work here (say so and stop
@@ -73,10 +97,15 @@ def warm_up(compression: str) -> None:
     """
     for dataset in DATASETS:
         schema = schema_for(dataset)
-        table = pa.table([pa.array([_sample(f.type)], f.type) for f in schema], schema=schema)
+        batch = _warm_table(dataset).to_batches()[0]
+        journaled = pa.ipc.read_record_batch(batch.serialize(), schema)
+        table = pa.Table.from_batches([journaled], schema=schema)
+        # Every partition is cut; one is enough to write (the others take the same path).
+        part = next(split_partitions(dataset, table)).table.cast(schema)
+        pc.min_max(part["received_ns"])
         sink = pa.BufferOutputStream()
-        options = write_options(schema, compression, key_sorted=True)
-        pq.write_table(table, sink, row_group_size=ROW_GROUP_ROWS, **options)
+        options = write_options(schema, compression, key_sorted=key_sorted(part))
+        pq.write_table(part, sink, row_group_size=ROW_GROUP_ROWS, **options)
         pq.read_table(pa.BufferReader(sink.getvalue()))
     release_memory()
 
