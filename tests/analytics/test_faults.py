@@ -238,8 +238,11 @@ def test_dropped_trades_are_the_missing_ones(
         for row in recording.rows("rest_trade_keys")
         if not row["streamed"]
     }
+    # On a loaded machine a late ping can make the backbone reconnect during the drop; its
+    # repair then delivers some dropped trades by REST, and those are not missing.
+    repaired = {(row["symbol"], row["sequential_id"]) for row in _rest_sourced(recording)}
     assert len(seen) >= len(dropped) // 2 > 0
-    assert seen <= set(missing) <= within(strict=False)
+    assert seen - repaired <= set(missing) <= within(strict=False)
     seen = set(missing)
     assert checks["gaps"]["trades_missing"] == len(seen)
     start, end = drop["start_ms"], drop["end_ms"]
@@ -250,10 +253,13 @@ def test_dropped_trades_are_the_missing_ones(
     assert {run["symbol"] for run in runs} == {code for code, _ in seen}
     assert all(start <= ms_of(_time(run["first_time"])) + LAGS[run["symbol"]] for run in runs)
     assert all(ms_of(_time(run["last_time"])) + LAGS[run["symbol"]] < end for run in runs)
-    # nothing reached the stream by REST: the backbone's reconciliation is off
-    assert checks["gaps"]["fallback_rows"]["trade"] == 0 or all(
-        row["trade_timestamp"] < _dt(start) for row in _rest_sourced(recording)
-    )
+    # the backbone's reconciliation is off: what reached the stream by REST since the drop
+    # began is only what the socket lost (a repair after a reconnect)
+    assert {
+        (row["symbol"], row["sequential_id"])
+        for row in _rest_sourced(recording)
+        if row["trade_timestamp"] >= _dt(start)
+    } <= dropped
 
 
 def test_stale_rest_answers_are_those_of_the_stale_window(
