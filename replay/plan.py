@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from backbone.memory import release_freed_memory
 from recorder.layout import SESSIONS_DIR
 from recorder.schema import DATASETS
 from replay.errors import InvalidReplayArgument
@@ -89,11 +90,15 @@ def plan(selection: Selection, datasets: Sequence[str] = REPLAYED_DATASETS) -> P
             raise InvalidReplayArgument(
                 f"unknown dataset {dataset!r}: expected one of {', '.join(DATASETS)}"
             )
-    return Plan(
+    found = Plan(
         selection,
         {dataset: discover(selection, dataset) for dataset in datasets},
         _read_sessions(selection),
     )
+    # Reading the footers leaves the C allocator holding freed memory (7 MiB of a replay's
+    # peak with 480 parts as with 4,800): hand it back, or the replay keeps it to the end.
+    release_freed_memory()
+    return found
 
 
 def _overlapping(cursor_sets: Sequence[Sequence[Cursor]]) -> bool:
