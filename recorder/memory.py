@@ -14,12 +14,8 @@ arrives.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import functools
 import os
 import threading
-from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -27,32 +23,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from backbone.memory import release_freed_memory
 from recorder.parts import ROW_GROUP_ROWS, key_sorted, split_partitions, write_options
 from recorder.schema import DATASETS, schema_for
 
 __all__ = ["lower_thread_priority", "release_memory", "warm_up"]
 
 
-@functools.cache
-def _malloc_trim() -> Callable[[int], int] | None:
-    # glibc only; elsewhere there is nothing to call and only Arrow's pool is released.
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        trim = libc.malloc_trim
-    except (OSError, AttributeError):
-        return None
-    trim.argtypes = [ctypes.c_size_t]
-    trim.restype = ctypes.c_int
-    return trim
-
-
 def release_memory() -> None:
     """Return the memory Arrow's pool and the C library's malloc hold but no longer use to
     the operating system (a few milliseconds; call it after a large piece of work)."""
     pa.default_memory_pool().release_unused()
-    trim = _malloc_trim()
-    if trim is not None:
-        trim(0)
+    release_freed_memory()
 
 
 def _sample(type_: pa.DataType, row: int) -> Any:
