@@ -69,7 +69,7 @@ async def test_no_trade_lost_or_repeated_across_disconnect_and_drop_ws() -> None
             + 1
         )
         ex.faults.apply("disconnect")
-        await events.wait_for(lambda e: events_of(e, EventKind.RECONNECTED), 10)
+        await events.wait_for(lambda e: events_of(e, EventKind.RECONNECTED), 30)
         drop = ex.faults.apply("drop_ws", channel="trade", fraction=0.5, seconds=20)
         ex.faults.apply("disconnect")  # a second outage inside the drop window
         end_ms = drop["end_ms"] + 2_000
