@@ -1,15 +1,15 @@
 """The recorder's exceptions, grouped by what the caller does next::
 
-    RecorderError                     anything the recorder raises on purpose
-    ├── ValueDoesNotFit (ValueError)  a record value cannot be stored exactly: fix the input
-    │                                 or widen the schema (bump the schema version)
-    ├── RecordingLocked               another live recorder owns the directory: stop it or
-    │                                 choose another output directory
-    ├── StorageError                  the disk refused a write (full, read-only, no
-    │                                 permission): free space or fix permissions, then restart
-    └── RecordingFormatError          a file under the root is not what the on-disk contract
-                                      says (unknown version, foreign manifest): upgrade tape or
-                                      point at a recording
+RecorderError                     anything the recorder raises on purpose
+├── ValueDoesNotFit (ValueError)  a record value cannot be stored exactly: fix the input
+│                                 or widen the schema (bump the schema version)
+├── RecordingLocked               another live recorder owns the directory: stop it or
+│                                 choose another output directory
+├── StorageError                  the disk refused a write (full, read-only, no
+│                                 permission): free space or fix permissions, then restart
+└── RecordingFormatError          a file under the root is not what the on-disk contract
+                                  says (unknown version, foreign manifest): upgrade tape or
+                                  point at a recording
 """
 
 from __future__ import annotations

@@ -134,8 +134,7 @@ class SessionManifest:
         body["settings"] = dict(self.settings)
         body["rows"] = dict(self.rows)
         body["markets"] = [
-            {k: list(v) if isinstance(v, tuple) else v for k, v in m.items()}
-            for m in self.markets
+            {k: list(v) if isinstance(v, tuple) else v for k, v in m.items()} for m in self.markets
         ]
         return (json.dumps(body, indent=2, sort_keys=True) + "\n").encode()
 
