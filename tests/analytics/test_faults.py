@@ -343,6 +343,22 @@ def test_skewed_messages_are_the_negative_ones(
     assert checks["latency"]["clock_problem"] is True
 
 
+def test_trades_differ_from_rest_only_where_the_clock_was_skewed(
+    faulted: tuple[Path, dict[str, dict[str, Any]]], recording: Recording
+) -> None:
+    # while the skew lasted, the WebSocket carried skewed times of the trades made then, and
+    # REST answers skewed times of every trade they listed
+    skew = faulted[1]["clock_skew"]
+    differ = [
+        r for r in recording.rows("rest_trades_compared") if r["streamed"] and not r["agrees"]
+    ]
+    assert differ, "the skew made no streamed trade differ from REST: the test is void"
+    for row in differ:
+        made_skewed = skew["start_ms"] <= ms_of(row["trade_timestamp"]) <= skew["end_ms"]
+        answered_skewed = inside(row["request_start_ns"], [window_ns(skew)])
+        assert made_skewed or answered_skewed, row
+
+
 def test_the_disconnect_is_in_the_ledger(
     faulted: tuple[Path, dict[str, dict[str, Any]]], checks: dict[str, Any]
 ) -> None:
