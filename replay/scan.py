@@ -135,7 +135,7 @@ def _gather(pieces: list[_Rows]) -> Iterator[pa.RecordBatch]:
                 for piece, offset in zip(pieces, offsets.tolist(), strict=False)
             ]
         )
-        table = table.take(index).combine_chunks()
+        table = table.combine_chunks().take(index)  # a take from one chunk is one chunk
     yield from table.to_batches(max_chunksize=max(table.num_rows, 1))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 from pathlib import Path
 
 import polars as pl
@@ -87,3 +88,18 @@ def test_interleaved_markets_gather_in_stream_order_whatever_the_sizes(
             assert all(b.num_rows >= min(batch_rows, 1) for b in batches)
             got = decode("trade", pa.Table.from_batches(batches))
             assert got == want, (read_rows, batch_rows)
+
+
+def test_a_scan_left_early_stops_its_reading_threads(tmp_path: Path) -> None:
+    # Each file reads ahead on a thread of its own; closing the iterator mid-way ends them all.
+    records = Market(seed=6, symbols=("KRW-BTC", "KRW-ETH")).records(600)
+    for first in range(0, len(records), 200):
+        part = records[first : first + 200]
+        write_parts(tmp_path, part, session_id="s", seqs=list(range(first, first + len(part))))
+    before = set(threading.enumerate())
+    batches = scan_batches(tmp_path, "trade", batch_rows=1)
+    first_batch = next(batches)
+    assert first_batch.num_rows >= 1
+    assert len(set(threading.enumerate()) - before) >= 2  # the merge's and at least one file's
+    batches.close()
+    assert set(threading.enumerate()) - before == set()
