@@ -291,7 +291,7 @@ class ReplayBackbone:
         self._known: tuple[str, ...] = ()
         self._stack: AsyncExitStack | None = None
         self._tg: asyncio.TaskGroup | None = None
-        self._prefetch: Prefetch[Segment] | None = None
+        self._prefetch: Prefetch | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._prefetch_task: asyncio.Task[None] | None = None
         self._state = ClockState()

@@ -47,7 +47,6 @@ from recorder.schema import (
     schema_version_of,
 )
 from replay.errors import RecordingFormatError, RecordingNotFound, UnsupportedSchemaVersion
-from replay.prefetch import Prefetch
 from replay.selection import Selection
 
 __all__ = [
@@ -385,19 +384,12 @@ class Cursor:
             if self.streaming and (
                 all(g.seq_sorted for g in self.groups) or _ascending(handle, indexes)
             ):
-                columns = self._read_columns(streaming=True)
-
-                def read() -> Iterator[pa.RecordBatch]:
-                    batches: Iterator[pa.RecordBatch] = handle.iter_batches(
-                        batch_size=size, row_groups=indexes, columns=columns, use_threads=False
-                    )
-                    return batches
-
-                # In bulk, each file decodes its next batch on a thread of its own while the
-                # merge works (pyarrow lets go of the GIL): files are read side by side, at
-                # one batch of read-ahead each. Arrow's column threads cost more CPU than
-                # they save on a shared 2-core machine.
-                yield from (Prefetch(read, depth=1).items() if bulk else read())
+                yield from handle.iter_batches(
+                    batch_size=size,
+                    row_groups=indexes,
+                    columns=self._read_columns(streaming=True),
+                    use_threads=bulk,  # decoding threads cost memory; worth it in bulk only
+                )
                 return
             table = handle.read_row_groups(indexes, columns=self._read_columns(streaming=False))
         except (OSError, pa.ArrowInvalid) as exc:

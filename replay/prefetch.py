@@ -1,8 +1,7 @@
 """Bounded read-ahead: rows in replay order produced on a worker thread, taken on the loop.
 
 Reading Parquet (and the merge's numpy work) happens on a worker thread; the event loop only
-takes finished :class:`~replay.order.Segment` pieces from a queue of ``depth`` items (batch
-access also reads each file's batches ahead this way, without a loop). Overflow
+takes finished :class:`~replay.order.Segment` pieces from a queue of ``depth`` items. Overflow
 policy: the producer blocks when the queue is full (nothing is dropped), so read-ahead is at
 most ``depth`` segments beyond what the replay has taken.
 """
@@ -15,11 +14,11 @@ import queue
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Final, Generic, TypeVar
+from typing import Final
+
+from replay.order import Segment
 
 __all__ = ["DONE", "Failed", "Prefetch"]
-
-T = TypeVar("T")
 
 DONE: Final = object()
 """Put after the last segment."""
@@ -32,7 +31,7 @@ class Failed:
     error: BaseException
 
 
-class Prefetch(Generic[T]):
+class Prefetch:
     """Run ``produce()`` on a worker thread and hand its items over with bounded read-ahead.
 
     Await :meth:`run` in a task the caller owns; take items with :meth:`get` (a
@@ -40,7 +39,7 @@ class Prefetch(Generic[T]):
     (then await the task).
     """
 
-    def __init__(self, produce: Callable[[], Iterator[T]], depth: int = 4) -> None:
+    def __init__(self, produce: Callable[[], Iterator[Segment]], depth: int = 4) -> None:
         self._produce = produce
         self._queue: queue.Queue[object] = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
@@ -52,7 +51,7 @@ class Prefetch(Generic[T]):
         self._loop = asyncio.get_running_loop()
         await asyncio.to_thread(self._work)
 
-    def items(self) -> Iterator[T]:
+    def items(self) -> Iterator[Segment]:
         """Produce on a worker thread and yield the items here, without an event loop (for
         batch access: the reading overlaps the caller's work). Closing the iterator stops
         the producer and waits for its thread.

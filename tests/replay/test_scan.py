@@ -91,7 +91,7 @@ def test_interleaved_markets_gather_in_stream_order_whatever_the_sizes(
 
 
 def test_a_scan_left_early_stops_its_reading_threads(tmp_path: Path) -> None:
-    # Each file reads ahead on a thread of its own; closing the iterator mid-way ends them all.
+    # Rows are read and ordered ahead on a thread; closing the iterator mid-way ends it.
     records = Market(seed=6, symbols=("KRW-BTC", "KRW-ETH")).records(600)
     for first in range(0, len(records), 200):
         part = records[first : first + 200]
@@ -100,6 +100,6 @@ def test_a_scan_left_early_stops_its_reading_threads(tmp_path: Path) -> None:
     batches = scan_batches(tmp_path, "trade", batch_rows=1)
     first_batch = next(batches)
     assert first_batch.num_rows >= 1
-    assert len(set(threading.enumerate()) - before) >= 2  # the merge's and at least one file's
+    assert set(threading.enumerate()) - before  # the reader is running
     batches.close()
     assert set(threading.enumerate()) - before == set()
