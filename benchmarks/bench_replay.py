@@ -12,7 +12,8 @@ then measures in the same run, best of ``--repeat``:
 - *batch*: ``replay.scan(root, "trade").collect()`` and ``scan_batches`` against a bare
   ``pyarrow.parquet.read_table`` of the same files (rows/s), for every column and for the
   three columns a vectorized backtest typically reads (``received_ns``, ``trade_price``,
-  ``trade_volume``).
+  ``trade_volume``). The bare read decodes with Arrow's threads (its default, columns side by
+  side); ``parquet 3 col 1 thr`` is the same read on one thread, for reference.
 
 Prints events/s (rows/s) for each and the ratios. Goals (issue 5): replay >= 0.6 x bare;
 batch >= 10 million rows/s.
@@ -29,6 +30,7 @@ import random
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -183,22 +185,27 @@ def main() -> None:
             lazy = scan(big, "trade")
             rows[0] = (lazy.select(columns) if columns else lazy).collect().height
 
-        def parquet(columns: list[str] | None = None) -> None:
-            tables = [pq.read_table(f, columns=columns, partitioning=None) for f in files]
+        def parquet(columns: list[str] | None = None, threads: bool = True) -> None:
+            tables = [
+                pq.read_table(f, columns=columns, partitioning=None, use_threads=threads)
+                for f in files
+            ]
             rows[0] = sum(t.num_rows for t in tables)
 
         results: dict[str, float] = {}
+        runs: tuple[tuple[str, Callable[[], float]], ...] = (
+            ("bare", lambda: bare(columns, count)),
+            ("replay", lambda: asyncio.run(replayed(root, symbols, count))),
+            ("parquet", lambda: timed(parquet)),
+            ("scan_batches", lambda: timed(batches)),
+            ("scan", lambda: timed(frame)),
+            ("parquet 3 col", lambda: timed(lambda: parquet(few))),
+            ("parquet 3 col 1 thr", lambda: timed(lambda: parquet(few, threads=False))),
+            ("scan_batches 3 col", lambda: timed(lambda: batches(few))),
+            ("scan 3 col", lambda: timed(lambda: frame(few))),
+        )
         for _ in range(args.repeat):
-            for name, run in (
-                ("bare", lambda: bare(columns, count)),
-                ("replay", lambda: asyncio.run(replayed(root, symbols, count))),
-                ("parquet", lambda: timed(parquet)),
-                ("scan_batches", lambda: timed(batches)),
-                ("scan", lambda: timed(frame)),
-                ("parquet 3 col", lambda: timed(lambda: parquet(few))),
-                ("scan_batches 3 col", lambda: timed(lambda: batches(few))),
-                ("scan 3 col", lambda: timed(lambda: frame(few))),
-            ):
+            for name, run in runs:
                 seconds = run()
                 results[name] = min(results.get(name, float("inf")), seconds)
         print(
@@ -207,7 +214,7 @@ def main() -> None:
         )
         for name, seconds in results.items():
             rows_done = count if name in ("bare", "replay") else big_count
-            print(f"  {name:18s} {rows_done / seconds:14,.0f} rows/s  ({seconds:.3f} s)")
+            print(f"  {name:20s} {rows_done / seconds:14,.0f} rows/s  ({seconds:.3f} s)")
         print(f"replay / bare = {results['bare'] / results['replay']:.2f}  (goal >= 0.6)")
         for suffix in ("", " 3 col"):
             for name in ("scan_batches", "scan"):
