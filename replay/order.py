@@ -72,9 +72,7 @@ class Segment:
         )
 
     @classmethod
-    def from_rows(
-        cls, chunks: list[Chunk], source: I64, row: I64, clock: I64, seq: I64
-    ) -> Segment:
+    def from_rows(cls, chunks: list[Chunk], source: I64, row: I64, clock: I64, seq: I64) -> Segment:
         """Return the segment whose row ``k`` is row ``row[k]`` of ``chunks[source[k]]``
         (rows of one chunk ascending); its pieces are the row ranges used of each chunk."""
         count = len(chunks)
