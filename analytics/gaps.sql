@@ -32,19 +32,26 @@ GROUP BY kind, channel;
 -- trade's (a symbol without one holds no duplicate key). One sort of each dataset serves the
 -- silences, the order check and the duplicate screen.
 SELECT
-    'ticker' AS dataset, session_id, symbol, seq, received_ns, source,
-    "timestamp" AS exchange_time,
+    dataset, session_id, symbol, seq, received_ns, source, exchange_time,
     CASE WHEN lag(session_id) OVER w = session_id THEN received_ns - lag(received_ns) OVER w END
         AS gap_ns,
     CASE
         WHEN source = 'websocket'
             AND lag(CASE WHEN source = 'websocket' THEN session_id END IGNORE NULLS) OVER w
                 = session_id
-        THEN lag(CASE WHEN source = 'websocket' THEN "timestamp" END IGNORE NULLS) OVER w
+        THEN lag(CASE WHEN source = 'websocket' THEN exchange_time END IGNORE NULLS) OVER w
     END AS previous_time,
     NULL::BOOLEAN AS id_not_rising
-FROM ticker
-WINDOW w AS (PARTITION BY symbol ORDER BY received_ns, seq)
+FROM (
+    SELECT 'ticker' AS dataset, session_id, symbol, seq, received_ns, source,
+        "timestamp" AS exchange_time
+    FROM ticker
+    UNION ALL
+    SELECT 'orderbook' AS dataset, session_id, symbol, seq, received_ns, source,
+        "timestamp" AS exchange_time
+    FROM orderbook
+)
+WINDOW w AS (PARTITION BY dataset, symbol ORDER BY received_ns, seq)
 UNION ALL
 SELECT
     'trade' AS dataset, session_id, symbol, seq, received_ns, source,
@@ -59,21 +66,6 @@ SELECT
     END AS previous_time,
     sequential_id <= lag(sequential_id) OVER w AS id_not_rising
 FROM trade
-WINDOW w AS (PARTITION BY symbol ORDER BY received_ns, seq)
-UNION ALL
-SELECT
-    'orderbook' AS dataset, session_id, symbol, seq, received_ns, source,
-    "timestamp" AS exchange_time,
-    CASE WHEN lag(session_id) OVER w = session_id THEN received_ns - lag(received_ns) OVER w END
-        AS gap_ns,
-    CASE
-        WHEN source = 'websocket'
-            AND lag(CASE WHEN source = 'websocket' THEN session_id END IGNORE NULLS) OVER w
-                = session_id
-        THEN lag(CASE WHEN source = 'websocket' THEN "timestamp" END IGNORE NULLS) OVER w
-    END AS previous_time,
-    NULL::BOOLEAN AS id_not_rising
-FROM orderbook
 WINDOW w AS (PARTITION BY symbol ORDER BY received_ns, seq)
 UNION ALL
 SELECT
