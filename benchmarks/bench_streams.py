@@ -20,9 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import ctypes
-import ctypes.util
 import gc
 import json
 import os
@@ -34,6 +31,7 @@ from bench_ingest import spawn_exchange
 from websockets.asyncio.client import connect
 
 from backbone import MarketDataBackbone
+from backbone.memory import release_freed_memory
 
 KINDS = ("trade", "ticker", "orderbook")
 _PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -48,8 +46,7 @@ def trimmed_rss_mb() -> float:
     """The resident set size after a full collection and glibc's ``malloc_trim(0)`` (memory
     freed but kept by the allocators handed back): what the process really holds."""
     gc.collect()
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
+    release_freed_memory()
     return rss_mb()
 
 

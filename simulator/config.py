@@ -50,12 +50,11 @@ class FirehoseConfig:
         shares = FIREHOSE_SHARES[self.mix]
         if channel not in shares:
             return 0
-        if self.mix == "trades":
-            return self.frames
-        trade, ticker = self.frames // 2, self.frames // 4
-        return {"trade": trade, "ticker": ticker, "orderbook": self.frames - trade - ticker}[
-            channel
-        ]
+        *others, last = shares
+        if channel != last:
+            return int(self.frames * shares[channel])
+        # the last channel takes what rounding left, so the budgets add up to ``frames``
+        return self.frames - sum(int(self.frames * shares[c]) for c in others)
 
 
 @dataclass(frozen=True, slots=True)
