@@ -271,6 +271,7 @@ class SessionManager:
         self._on_rest: dict[str, set[str]] = {}
         self._outages: dict[str, _Outage] = {}
         self._catch_up: set[str] = set()
+        self._first_ws_ms: dict[str, int] = {}  # catching-up symbol -> new socket's first trade
         self._trade_due: dict[str, float] = {}
         self._pending: dict[str, dict[str, float]] = {}
         self._last_state: dict[str, dict[str, Any]] = {}
@@ -409,6 +410,8 @@ class SessionManager:
                     self.ledger.forget(symbol)
                     self._trade_due.pop(symbol, None)
                     self._outages.pop(symbol, None)
+                    self._catch_up.discard(symbol)
+                    self._first_ws_ms.pop(symbol, None)
 
     def _resubscribe(self, kind: str) -> None:
         keys = [k for k in self.hub.stream_keys() if _kind_of(k) == kind and _ws_served(k)]
@@ -523,6 +526,7 @@ class SessionManager:
             for symbol in state.codes["trade"]:
                 if symbol in self._outages or self.ledger.known(symbol):
                     self._catch_up.add(symbol)
+                    self._first_ws_ms.pop(symbol, None)
                     self._trade_due[symbol] = 0.0
         self._recompute_live(now_ns, state.cause)
 
@@ -631,6 +635,8 @@ class SessionManager:
                 await more
 
     def _ws_trade(self, trade: TradeData, ts_ms: int) -> Awaitable[None] | None:
+        if self._catch_up:
+            self._note_first_ws_trade(trade.symbol, ts_ms)
         routes = self.hub.routes.get("trade")
         targets = None if routes is None else routes.get(trade.symbol)
         if not targets or not self.ledger.admit_id(trade.symbol, trade.sequential_id, ts_ms):
@@ -638,6 +644,15 @@ class SessionManager:
         self._ws_message_at["trade"] = time.monotonic()
         self._ws_published["trade"] = self._ws_published.get("trade", 0) + 1
         return _offer(targets, trade)
+
+    def _note_first_ws_trade(self, symbol: str, ts_ms: int) -> None:
+        # The first trade a resubscribed socket delivers for a catching-up symbol (its
+        # snapshot, or the first trade made since): the socket serves every trade from it on,
+        # so the catch-up is done once REST has confirmed everything before it.
+        if symbol in self._catch_up and symbol not in self._first_ws_ms:
+            self._first_ws_ms[symbol] = ts_ms
+            self._trade_due[symbol] = 0.0
+            self._changed.set()
 
     def _ws_state(self, record: MarketRecord) -> Awaitable[None] | None:
         cls = type(record)
@@ -751,11 +766,27 @@ class SessionManager:
                 self._trade_due[symbol] = time.monotonic() + 1.0
                 continue
             self.router.rest.success()
-            if catch_up and symbol in self._live.get("trade", set()):
-                self._catch_up.discard(symbol)
-                self._close_outage(symbol)
             interval = self.config.reconcile_interval_s if on_ws else self.config.poll_interval_s
+            if catch_up and symbol in self._live.get("trade", set()):
+                self._close_outage(symbol)
+                interval = self._catch_up_next_s(symbol)
             self._trade_due[symbol] = time.monotonic() + interval
+
+    def _catch_up_next_s(self, symbol: str) -> float:
+        # A catch-up sync after a reconnect ran. A trade made after it but before the new
+        # socket's subscription took effect reaches neither, so the catch-up ends only when
+        # REST has confirmed past the first trade the new socket delivered. Until that
+        # trade comes, sync again at the reconciliation pace (its arrival wakes the loop at
+        # once); if REST was behind it, again after a poll interval.
+        first_ms = self._first_ws_ms.get(symbol)
+        if first_ms is None:
+            return self.config.reconcile_interval_s
+        verified_ms = self.ledger.get(symbol).verified_ms
+        if verified_ms is None or verified_ms < first_ms:
+            return self.config.poll_interval_s
+        self._catch_up.discard(symbol)
+        del self._first_ws_ms[symbol]
+        return self.config.reconcile_interval_s
 
     def _close_outage(self, symbol: str) -> None:
         outage = self._outages.pop(symbol, None)

@@ -240,21 +240,15 @@ def test_dropped_trades_are_the_missing_ones(
     # On a loaded machine a late ping can make the backbone reconnect during the drop; its
     # repair then delivers some dropped trades by REST, and those are not missing.
     repaired = {(row["symbol"], row["sequential_id"]) for row in _rest_sourced(recording)}
-    # The disconnect can lose a trade too: one made between the backbone's catch-up REST
-    # sync after reconnecting and the new socket's first trade waits for the periodic
-    # reconciliation, which is off here. The checks must count it as missing, as any other.
-    cut = faulted[1]["disconnect"]["start_ms"]
-    at_reconnect = {key for key, made_ms in missing.items() if cut <= made_ms < cut + MS_PER_REAL_S}
+    # The disconnect loses nothing, even with the periodic reconciliation off: after the
+    # reconnect the backbone syncs from REST until it has confirmed past the new socket's
+    # first trade, so a trade made between its first sync and that trade is repaired too.
     assert len(seen) >= len(dropped) // 2 > 0
-    assert seen - repaired <= set(missing) <= dropped | at_reconnect
+    assert seen - repaired <= set(missing) <= dropped
     assert checks["gaps"]["trades_missing"] == len(missing)
     start, end = drop["start_ms"], drop["end_ms"]
     # dropped while the fault lasted: sent (trade time + the market's lag) inside its window
-    assert all(
-        start <= made_ms + LAGS[code] < end
-        for (code, sid), made_ms in missing.items()
-        if (code, sid) in dropped
-    )
+    assert all(start <= made_ms + LAGS[code] < end for (code, _), made_ms in missing.items())
     runs = checks["consistency"]["trade"]["missing_runs"]
     assert sum(run["trades"] for run in runs) == len(missing)
     assert {run["symbol"] for run in runs} == {code for code, _ in missing}
@@ -262,9 +256,7 @@ def test_dropped_trades_are_the_missing_ones(
         first_ms = ms_of(_time(run["first_time"])) + LAGS[run["symbol"]]
         last_ms = ms_of(_time(run["last_time"])) + LAGS[run["symbol"]]
         # (a trade that only a skewed answer listed carries a time up to SKEW_MS late)
-        in_drop = start <= first_ms and last_ms < end + SKEW_MS
-        made = (ms_of(_time(run["first_time"])), ms_of(_time(run["last_time"])))
-        assert in_drop or cut <= made[0] <= made[1] < cut + MS_PER_REAL_S + SKEW_MS, run
+        assert start <= first_ms and last_ms < end + SKEW_MS, run
     # the backbone's reconciliation is off: what reached the stream by REST since the drop
     # began is only what the socket lost (a repair after a reconnect)
     assert {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import fields
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -301,3 +302,61 @@ async def test_backfill_crosses_utc_midnight_with_days_ago() -> None:
         end_ms = datetime_to_ms(backfill[-1].trade_timestamp) + 1
         truth = ex.truth_trades("KRW-ETH", datetime_to_ms(since), end_ms)
         assert [t.sequential_id for t in backfill] == [t.sequential_id for t in truth]
+
+
+async def test_a_trade_made_between_the_catch_up_sync_and_the_new_socket_is_repaired() -> None:
+    # The periodic reconciliation is off, and REST answers stale (as of the fault's start)
+    # while the socket goes down and comes back: the catch-up sync after the reconnect
+    # confirms only up to that stale time, and the new socket starts at its snapshot, the
+    # newest trade. The trades between the two reach neither unless the backbone syncs again
+    # until REST has confirmed past the socket's first trade.
+    config = fast_config(reconcile_interval_s=3600.0)
+    async with running_exchange(activity=3.0) as ex, backbone_on(ex, config) as bb:
+        events = Collector(bb.stream_events())
+        trades = Collector(bb.stream_trade(SYMBOLS))
+        await trades.wait_for(lambda t: {x.symbol for x in t} == set(SYMBOLS), 15)
+        start_ms = max(
+            datetime_to_ms(min(x.trade_timestamp for x in trades.items if x.symbol == s))
+            for s in SYMBOLS
+        )
+        stale = ex.faults.apply("rest_stale", seconds=30)
+
+        def streamed_past(ms: int) -> Callable[[list[TradeData]], bool]:
+            return lambda t: all(
+                any(x.symbol == s and datetime_to_ms(x.trade_timestamp) > ms for x in t)
+                for s in SYMBOLS
+            )
+
+        # seconds of trades that only the socket delivers, then seconds of outage
+        await trades.wait_for(streamed_past(stale["start_ms"] + 3_000), 15)
+        ex.faults.apply("refuse_ws", seconds=5)
+        ex.faults.apply("disconnect")
+        await events.wait_for(lambda e: events_of(e, EventKind.RECONNECTED), 30)
+        back_ms = int(ex.clock.now_ms())
+        assert back_ms < stale["end_ms"], "the socket came back after REST was fresh: void"
+        await trades.wait_for(streamed_past(back_ms), 15)
+
+        def complete(t: list[TradeData]) -> bool:
+            have = {(x.symbol, x.sequential_id) for x in t}
+            return all(
+                (s, x.sequential_id) in have
+                for s in SYMBOLS
+                for x in ex.truth_trades(s, start_ms, back_ms)
+            )
+
+        try:
+            await trades.wait_for(complete, 20)
+        except TimeoutError:
+            raise AssertionError(
+                "trades made between the catch-up sync and the new socket's first trade were "
+                "never delivered"
+            ) from None
+        total = sum(assert_matches_truth(ex, trades.items, s, start_ms, back_ms) for s in SYMBOLS)
+        late = [
+            t
+            for t in trades.items
+            if t.source == "rest" and datetime_to_ms(t.trade_timestamp) > stale["start_ms"]
+        ]
+        assert total > 10 and late, "REST repaired nothing made after it went stale: void"
+        await trades.aclose()
+        await events.aclose()
