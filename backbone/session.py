@@ -118,6 +118,15 @@ class _Outage:
 
 
 @dataclass(slots=True)
+class _CatchUp:
+    # A trade symbol whose socket came back: REST syncs it (grace 0) until it has confirmed
+    # past the first trade the new socket delivered (``first_ws_ms``). ``waiting``: a sync
+    # ran before that trade came; later ones wait their turn like any reconciliation.
+    first_ws_ms: int | None = None
+    waiting: bool = False
+
+
+@dataclass(slots=True)
 class _Counters:
     websocket: dict[str, int] = field(default_factory=dict)
     rest: dict[str, int] = field(default_factory=dict)
@@ -270,8 +279,7 @@ class SessionManager:
         self._live: dict[str, set[str]] = {}
         self._on_rest: dict[str, set[str]] = {}
         self._outages: dict[str, _Outage] = {}
-        self._catch_up: set[str] = set()
-        self._first_ws_ms: dict[str, int] = {}  # catching-up symbol -> new socket's first trade
+        self._catch_up: dict[str, _CatchUp] = {}
         self._trade_due: dict[str, float] = {}
         self._pending: dict[str, dict[str, float]] = {}
         self._last_state: dict[str, dict[str, Any]] = {}
@@ -410,8 +418,7 @@ class SessionManager:
                     self.ledger.forget(symbol)
                     self._trade_due.pop(symbol, None)
                     self._outages.pop(symbol, None)
-                    self._catch_up.discard(symbol)
-                    self._first_ws_ms.pop(symbol, None)
+                    self._catch_up.pop(symbol, None)
 
     def _resubscribe(self, kind: str) -> None:
         keys = [k for k in self.hub.stream_keys() if _kind_of(k) == kind and _ws_served(k)]
@@ -525,8 +532,7 @@ class SessionManager:
         if "trade" in state.codes:
             for symbol in state.codes["trade"]:
                 if symbol in self._outages or self.ledger.known(symbol):
-                    self._catch_up.add(symbol)
-                    self._first_ws_ms.pop(symbol, None)
+                    self._catch_up[symbol] = _CatchUp()
                     self._trade_due[symbol] = 0.0
         self._recompute_live(now_ns, state.cause)
 
@@ -649,8 +655,10 @@ class SessionManager:
         # The first trade a resubscribed socket delivers for a catching-up symbol (its
         # snapshot, or the first trade made since): the socket serves every trade from it on,
         # so the catch-up is done once REST has confirmed everything before it.
-        if symbol in self._catch_up and symbol not in self._first_ws_ms:
-            self._first_ws_ms[symbol] = ts_ms
+        state = self._catch_up.get(symbol)
+        if state is not None and state.first_ws_ms is None:
+            state.first_ws_ms = ts_ms
+            state.waiting = False
             self._trade_due[symbol] = 0.0
             self._changed.set()
 
@@ -753,13 +761,14 @@ class SessionManager:
             on_ws = self._strategy is not ChannelStrategy.REST_ONLY and symbol in self._live.get(
                 "trade", set()
             )
-            catch_up = symbol in self._catch_up
-            if on_ws and not catch_up:
+            catch_up = self._catch_up.get(symbol)
+            if on_ws and (catch_up is None or catch_up.waiting):
                 wait = self._reconcile_window.reserve(time.monotonic())
                 if wait > 0:
                     await asyncio.sleep(wait)
             try:
-                await self.sync_trades(symbol, grace_ms=0 if not on_ws or catch_up else None)
+                grace_ms = 0 if not on_ws or catch_up is not None else None
+                await self.sync_trades(symbol, grace_ms=grace_ms)
             except BackboneError as exc:
                 self.router.rest.failure(str(exc))
                 log.info("trade sync of %s failed: %s", symbol, exc)
@@ -767,25 +776,24 @@ class SessionManager:
                 continue
             self.router.rest.success()
             interval = self.config.reconcile_interval_s if on_ws else self.config.poll_interval_s
-            if catch_up and symbol in self._live.get("trade", set()):
+            if catch_up is not None and symbol in self._live.get("trade", set()):
                 self._close_outage(symbol)
-                interval = self._catch_up_next_s(symbol)
+                interval = self._catch_up_next_s(symbol, catch_up)
             self._trade_due[symbol] = time.monotonic() + interval
 
-    def _catch_up_next_s(self, symbol: str) -> float:
+    def _catch_up_next_s(self, symbol: str, state: _CatchUp) -> float:
         # A catch-up sync after a reconnect ran. A trade made after it but before the new
         # socket's subscription took effect reaches neither, so the catch-up ends only when
         # REST has confirmed past the first trade the new socket delivered. Until that
         # trade comes, sync again at the reconciliation pace (its arrival wakes the loop at
         # once); if REST was behind it, again after a poll interval.
-        first_ms = self._first_ws_ms.get(symbol)
-        if first_ms is None:
+        if state.first_ws_ms is None:
+            state.waiting = True
             return self.config.reconcile_interval_s
         verified_ms = self.ledger.get(symbol).verified_ms
-        if verified_ms is None or verified_ms < first_ms:
+        if verified_ms is None or verified_ms < state.first_ws_ms:
             return self.config.poll_interval_s
-        self._catch_up.discard(symbol)
-        del self._first_ws_ms[symbol]
+        del self._catch_up[symbol]
         return self.config.reconcile_interval_s
 
     def _close_outage(self, symbol: str) -> None:
