@@ -10,8 +10,10 @@ How a stream is served (``AUTO``):
   tickers and orderbooks are polled in batches, candles per symbol, trades from the trade
   ledger's horizon forward (``cursor`` paging), every ``poll_interval_s``.
 - Trades are de-duplicated on ``(symbol, sequential_id)`` whatever their source. When a
-  symbol's socket comes back, its trades are fetched from REST once more up to the present,
-  so the switch neither loses nor repeats a trade; every ``reconcile_interval_s`` each live
+  symbol's socket comes back, its trades are fetched from REST up to the present, again
+  until REST has confirmed past the first trade the new socket delivered (a trade made
+  between the first fetch and the subscription taking effect reaches neither otherwise), so
+  the switch neither loses nor repeats a trade; every ``reconcile_interval_s`` each live
   trade symbol is compared with REST, and trades the socket never delivered are delivered
   late, marked ``source="rest"``. What REST cannot reach is reported, never skipped quietly.
 
@@ -19,7 +21,8 @@ Events (``ConnectionEvent``) describe all of it: ``connected``, ``disconnected``
 ``reconnected`` (per slot, ``source="websocket"``, ``channel`` = the slot's data kind);
 ``source_switched`` (``source`` = the channel now serving, per stream key); for trades
 ``gap_detected`` when a symbol loses its socket, ``gap_repaired`` when REST has filled it
-(``rows_recovered``: trades REST delivered meanwhile) or when a reconciliation delivered
+up to that first trade (``rows_recovered``: trades REST delivered meanwhile; a backbone
+closed before then leaves the gap open) or when a reconciliation delivered
 trades the socket missed, ``gap_unrepaired`` for an interval REST could not cover
 (``exchange_start``..``exchange_end``); ``records_dropped`` for keep-newest buffers.
 """
@@ -777,16 +780,16 @@ class SessionManager:
             self.router.rest.success()
             interval = self.config.reconcile_interval_s if on_ws else self.config.poll_interval_s
             if catch_up is not None and symbol in self._live.get("trade", set()):
-                self._close_outage(symbol)
                 interval = self._catch_up_next_s(symbol, catch_up)
             self._trade_due[symbol] = time.monotonic() + interval
 
     def _catch_up_next_s(self, symbol: str, state: _CatchUp) -> float:
         # A catch-up sync after a reconnect ran. A trade made after it but before the new
         # socket's subscription took effect reaches neither, so the catch-up ends only when
-        # REST has confirmed past the first trade the new socket delivered. Until that
-        # trade comes, sync again at the reconciliation pace (its arrival wakes the loop at
-        # once); if REST was behind it, again after a poll interval.
+        # REST has confirmed past the first trade the new socket delivered, and so does the
+        # outage (its gap stays open until then: a recording stopped meanwhile shows it).
+        # Until that trade comes, sync again at the reconciliation pace (its arrival wakes
+        # the loop at once); if REST was behind it, again after a poll interval.
         if state.first_ws_ms is None:
             state.waiting = True
             return self.config.reconcile_interval_s
@@ -794,6 +797,7 @@ class SessionManager:
         if verified_ms is None or verified_ms < state.first_ws_ms:
             return self.config.poll_interval_s
         del self._catch_up[symbol]
+        self._close_outage(symbol)
         return self.config.reconcile_interval_s
 
     def _close_outage(self, symbol: str) -> None:
