@@ -14,6 +14,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from recorder.inventory import open_gaps
 from recorder.layout import parse_part_name
 from recorder.manifest import read_sessions
 from recorder.parts import read_part
@@ -22,6 +23,7 @@ __all__ = [
     "LastTrade",
     "earliest_reachable",
     "last_recorded_trades",
+    "open_trade_gap_starts",
     "previous_session_end_ns",
     "recorded_trade_ids",
 ]
@@ -69,6 +71,21 @@ def last_recorded_trades(root: Path, symbols: list[str]) -> dict[str, LastTrade]
         )
         newest = table.take(order.slice(0, 1)).to_pylist()[0]
         out[symbol] = LastTrade(symbol, newest["trade_timestamp"], newest["sequential_id"])
+    return out
+
+
+def open_trade_gap_starts(root: Path, symbols: list[str]) -> dict[str, datetime]:
+    """Return, for each of ``symbols`` with a trade gap the recording left open (a
+    session stopped before REST had repaired it), the earliest exchange time it starts at:
+    the backfill must reach back to it, not only to the newest recorded trade."""
+    wanted = set(symbols)
+    out: dict[str, datetime] = {}
+    for gap in open_gaps(root):
+        if gap.kind != "gap_detected" or gap.channel != "trade" or gap.exchange_start is None:
+            continue
+        for symbol in wanted.intersection(gap.symbols):
+            if symbol not in out or gap.exchange_start < out[symbol]:
+                out[symbol] = gap.exchange_start
     return out
 
 

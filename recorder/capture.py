@@ -10,8 +10,10 @@ journal, manifests), then captures until the block ends:
 - the backbone's :class:`~backbone.models.ConnectionEvent` stream into ``events``;
 - periodic REST snapshots into ``rest_*`` with their request times, paced within
   ``rest_requests_per_s`` per endpoint group;
-- after the recorder's own downtime, the trades missed since the last recorded one (as far as
-  Upbit's history reaches), and ``events`` saying what was and was not covered;
+- after the recorder's own downtime, the trades missed since the last recorded one, or since
+  the start of a trade gap the previous run left open (as far as Upbit's history reaches),
+  and ``events`` saying what was and was not covered; the trades recorded in the minute
+  before each symbol's last one are remembered, so the new stream does not record them twice;
 - with ``quote``, a periodic re-read of the market list: new listings join; delisted markets
   leave the recorded set (a consumer whose markets all left is closed; one still carrying
   live markets keeps its subscription until the recorder restarts);
@@ -30,7 +32,7 @@ import logging
 import time
 from collections.abc import AsyncGenerator, Callable, Coroutine, Iterable
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -41,8 +43,10 @@ from backbone.errors import BackboneError, UpbitAPIError
 from backbone.models import ConnectionEvent, EventKind, Market, MarketRecord, TradeData
 from backbone.upbit.rest import RestClient
 from recorder.backfill import (
+    LastTrade,
     earliest_reachable,
     last_recorded_trades,
+    open_trade_gap_starts,
     previous_session_end_ns,
     recorded_trade_ids,
 )
@@ -58,6 +62,9 @@ __all__ = ["Recorder", "RecorderStatistics"]
 
 _log = logging.getLogger(__name__)
 _BACKFILL_CONCURRENCY = 4
+# Trades recorded this long before a symbol's newest one are remembered at a restart, so the
+# new stream's first trades (its snapshot, the first REST sync) are not recorded twice.
+_RESTART_DEDUPE = timedelta(seconds=60)
 _REST_TRADES = 20
 _REST_CANDLES = 3
 _REST_BATCH = 50  # symbols per ticker/orderbook snapshot request (keeps the URL short)
@@ -186,6 +193,14 @@ class Recorder:
             self._tasks = await self._stack.enter_async_context(asyncio.TaskGroup())
             if self._raw_tap is not None:
                 self._raw_tap.attach(session.put_nowait)
+            previous_end_ns = await asyncio.to_thread(
+                previous_session_end_ns, self._out, session.session_id
+            )
+            lasts: dict[str, LastTrade] = {}
+            if previous_end_ns is not None and "trade" in config.channels:
+                lasts, recorded = await asyncio.to_thread(self._recorded_tail, sorted(symbols))
+                for symbol, ids in recorded.items():
+                    self._dedupe.remember(symbol, ids)
             self._start_group(frozenset(symbols))
             self._spawn(self._events(), "recorder-events")
             if config.rest_snapshot_interval_s > 0:
@@ -193,13 +208,12 @@ class Recorder:
                     self._spawn(self._shadow(channel), f"recorder-rest-{channel}")
             if config.quote:
                 self._spawn(self._refresh_markets(), "recorder-markets")
-            previous_end_ns = await asyncio.to_thread(
-                previous_session_end_ns, self._out, session.session_id
-            )
             if previous_end_ns is None:
                 self.backfill_done.set()
             else:
-                self._spawn(self._after_downtime(sorted(symbols), previous_end_ns), "backfill")
+                self._spawn(
+                    self._after_downtime(sorted(symbols), previous_end_ns, lasts), "backfill"
+                )
         except BaseException:
             await self.aclose()
             raise
@@ -484,13 +498,28 @@ class Recorder:
                 symbols=tuple(sorted(self._recorded)), markets=self._market_entries()
             )
 
-    async def _after_downtime(self, symbols: list[str], previous_end_ns: int) -> None:
+    def _recorded_tail(
+        self, symbols: list[str]
+    ) -> tuple[dict[str, LastTrade], dict[str, set[int]]]:
+        # Each symbol's newest recorded trade, and the ids recorded shortly before it.
+        lasts = last_recorded_trades(self._out, symbols)
+        recent = {
+            symbol: recorded_trade_ids(self._out, symbol, last.trade_timestamp - _RESTART_DEDUPE)
+            for symbol, last in lasts.items()
+        }
+        return lasts, recent
+
+    async def _after_downtime(
+        self, symbols: list[str], previous_end_ns: int, lasts: dict[str, LastTrade]
+    ) -> None:
         try:
-            await self._downtime_events(symbols, previous_end_ns)
+            await self._downtime_events(symbols, previous_end_ns, lasts)
         finally:
             self.backfill_done.set()
 
-    async def _downtime_events(self, symbols: list[str], previous_end_ns: int) -> None:
+    async def _downtime_events(
+        self, symbols: list[str], previous_end_ns: int, lasts: dict[str, LastTrade]
+    ) -> None:
         put = self._require().put
         config = self._config
         start_ns = self._clock_ns()
@@ -511,11 +540,18 @@ class Recorder:
                 )
             )
         if "trade" in config.channels and config.backfill:
-            await self._backfill(symbols, previous_end_ns, start_ns)
+            await self._backfill(symbols, previous_end_ns, start_ns, lasts)
 
-    async def _backfill(self, symbols: list[str], previous_end_ns: int, start_ns: int) -> None:
+    async def _backfill(
+        self,
+        symbols: list[str],
+        previous_end_ns: int,
+        start_ns: int,
+        lasts: dict[str, LastTrade],
+    ) -> None:
         put = self._require().put
-        lasts = await asyncio.to_thread(last_recorded_trades, self._out, symbols)
+        # A trade gap a stopped session left open starts before its newest recorded trade.
+        opened = await asyncio.to_thread(open_trade_gap_starts, self._out, symbols)
         reach = earliest_reachable(
             datetime.fromtimestamp(start_ns / 1e9, tz=UTC), self._config.backfill_max_days
         )
@@ -525,7 +561,8 @@ class Recorder:
 
         async def one(symbol: str) -> None:
             last = lasts[symbol]
-            since = max(last.trade_timestamp, reach)
+            start = min(last.trade_timestamp, opened.get(symbol, last.trade_timestamp))
+            since = max(start, reach)
             async with gate:
                 try:
                     trades = await self._backbone.fetch_trades_since(
@@ -544,9 +581,10 @@ class Recorder:
                 if self._dedupe.first_time(symbol, trade.sequential_id):
                     await put(trade)
                     count += 1
-            recovered[symbol] = count
+            if trades is not None:
+                recovered[symbol] = count
             self._backfilled += count
-            if trades is None or last.trade_timestamp < reach:
+            if trades is None or start < reach:
                 first = trades[0].trade_timestamp if trades else None
                 lost.append(
                     ConnectionEvent(
@@ -557,7 +595,7 @@ class Recorder:
                         symbols=(symbol,),
                         start_ns=previous_end_ns,
                         end_ns=start_ns,
-                        exchange_start=last.trade_timestamp,
+                        exchange_start=start,
                         exchange_end=first or reach,
                         cause="recorder_downtime",
                         detail=(
@@ -571,20 +609,23 @@ class Recorder:
         async with asyncio.TaskGroup() as group:
             for symbol in lasts:
                 group.create_task(one(symbol))
-        await put(
-            ConnectionEvent(
-                kind=EventKind.GAP_REPAIRED,
-                source="rest",
-                received_ns=self._clock_ns(),
-                channel="trade",
-                symbols=tuple(sorted(s for s, n in recovered.items() if n)),
-                start_ns=previous_end_ns,
-                end_ns=start_ns,
-                cause="recorder_downtime",
-                rows_recovered=sum(recovered.values()),
-                detail=f"backfilled {len(recovered)} symbols since their last recorded trade",
+        if recovered:
+            await put(
+                ConnectionEvent(
+                    kind=EventKind.GAP_REPAIRED,
+                    source="rest",
+                    received_ns=self._clock_ns(),
+                    channel="trade",
+                    # every symbol REST covered, whether it lacked trades or not: this closes
+                    # the trade gaps a stopped session left open for them
+                    symbols=tuple(sorted(recovered)),
+                    start_ns=previous_end_ns,
+                    end_ns=start_ns,
+                    cause="recorder_downtime",
+                    rows_recovered=sum(recovered.values()),
+                    detail=f"backfilled {len(recovered)} symbols since their last recorded trade",
+                )
             )
-        )
         for event in lost:
             self._unrepaired += 1
             await put(event)

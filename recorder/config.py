@@ -79,7 +79,8 @@ class RecorderConfig:
 
     Repairs: trades are de-duplicated on ``(symbol, sequential_id)`` over the last
     ``dedupe_window_s`` of deliveries. After the recorder's own downtime, ``backfill``
-    fetches the trades missed since the last recorded one, up to ``backfill_max_days`` back.
+    fetches the trades missed since the last recorded one (or since the start of a trade gap
+    the previous run left open), up to ``backfill_max_days`` back.
     """
 
     symbols: tuple[str, ...] = ()

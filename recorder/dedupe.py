@@ -35,6 +35,10 @@ class TradeDeduper:
         self.duplicates = 0
         """How many duplicates :meth:`first_time` refused so far."""
 
+    def remember(self, symbol: str, sequential_ids: set[int]) -> None:
+        """Take ``sequential_ids`` of ``symbol`` as seen now (trades already recorded)."""
+        self._current.setdefault(symbol, set()).update(sequential_ids)
+
     def __len__(self) -> int:
         return sum(map(len, self._current.values())) + sum(map(len, self._previous.values()))
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,8 @@ class Gap:
     cause: str
     rows_missing: int | None
     detail: str
+    exchange_start: datetime | None = None
+    """For a trade gap: the exchange time from which trades may be missing."""
 
 
 def partitions(root: Path | str) -> list[PartitionInfo]:
@@ -160,4 +163,5 @@ def _gap(row: dict[str, Any]) -> Gap:
         cause=str(row["cause"]),
         rows_missing=row["rows_missing"],
         detail=str(row["detail"]),
+        exchange_start=row.get("exchange_start"),
     )

@@ -11,10 +11,11 @@ from record_helpers import Accepted, read_dataset, truth_trades
 
 from backbone.client import MarketDataBackbone
 from backbone.config import BackboneConfig
-from backbone.models import TradeData
+from backbone.models import EventKind, TradeData
 from recorder import SessionManifest, write_recording
 from recorder.capture import Recorder
 from recorder.config import RecorderConfig
+from recorder.inventory import open_gaps
 from recorder.manifest import write_session
 from simulator import Exchange, ExchangeConfig, ScaledClock
 
@@ -85,6 +86,67 @@ async def test_trades_missed_while_down_are_backfilled_exactly(tmp_path: Path) -
         "candle",
     }
     assert all(e["start_ns"] < e["end_ns"] for e in downtime if e["kind"] == "gap_unrepaired")
+
+
+async def test_a_trade_gap_open_when_the_recorder_stopped_is_repaired_on_restart(
+    tmp_path: Path,
+) -> None:
+    # REST answers stale (as of the fault's start) while the socket goes down and comes
+    # back, and the periodic reconciliation is off: the trades between the stale time and
+    # the new socket's first trade are missing when the recorder stops, while the socket has
+    # delivered newer ones. The gap must stay open in the recording, and the next start must
+    # backfill from where it begins, not from the newest recorded trade.
+    first, second = Accepted(), Accepted()
+    backbone_config = BackboneConfig(reconcile_interval_s=3600.0)
+    async with Exchange(seed=21, markets=MARKETS, clock=ScaledClock(8)) as ex:
+        async with (
+            MarketDataBackbone(ex.rest_url, ex.ws_url, config=backbone_config) as backbone,
+            Recorder(backbone, tmp_path, config=_config(), on_record=first),
+        ):
+            await first.wait(lambda: len(first.first_trade_ms) == 2, 60, "a trade per market")
+            stale = ex.faults.apply("rest_stale", seconds=600)
+
+            def streamed_past(accepted: Accepted, ms: int) -> bool:
+                newest: dict[str, int] = {}
+                for (market, _), trade in accepted.trades.items():
+                    when = int(trade.trade_timestamp.timestamp() * 1000)
+                    newest[market] = max(newest.get(market, 0), when)
+                return all(newest.get(m, 0) > ms for m in MARKETS)
+
+            await first.wait(lambda: streamed_past(first, stale["start_ms"] + 3_000), 60, "3 s")
+            ex.faults.apply("refuse_ws", seconds=8)
+            ex.faults.apply("disconnect")
+            await first.wait(lambda: first.kinds(EventKind.RECONNECTED) > 0, 60, "a reconnect")
+            back_ms = ex.clock.now_ms()
+            await first.wait(lambda: streamed_past(first, back_ms), 60, "trades after it")
+        assert ex.clock.now_ms() < stale["end_ms"], "REST was fresh before the stop: void"
+        held = {
+            t["sequential_id"]
+            for t in read_dataset(tmp_path, "trade").to_pylist()
+            if t["symbol"] == "KRW-BTC"
+        }
+        start_ms = max(first.first_trade_ms.values())
+        truth = {m: await truth_trades(ex.admin_url, m, start_ms, back_ms) for m in MARKETS}
+        assert {t["sequential_id"] for t in truth["KRW-BTC"]} - held, (
+            "no trade was missing when the recorder stopped: the test is void"
+        )
+        left_open = [g for g in open_gaps(tmp_path) if g.channel == "trade"]
+        assert left_open and all(g.kind == "gap_detected" for g in left_open)
+        assert all(g.exchange_start is not None for g in left_open)
+        ex.faults.clear()
+        async with (
+            MarketDataBackbone(ex.rest_url, ex.ws_url, config=backbone_config) as backbone,
+            Recorder(backbone, tmp_path, config=_config(), on_record=second) as recorder,
+        ):
+            await recorder.backfill_done.wait()
+    trades = read_dataset(tmp_path, "trade").to_pylist()
+    keys = Counter((t["symbol"], t["sequential_id"]) for t in trades)
+    assert max(keys.values()) == 1
+    for market in MARKETS:
+        stored = {t["sequential_id"] for t in trades if t["symbol"] == market}
+        wanted = {t["sequential_id"] for t in truth[market]}
+        assert not wanted - stored, f"{market}: {len(wanted - stored)} trades never recorded"
+    assert not [g for g in open_gaps(tmp_path) if g.channel == "trade"]
 
 
 async def test_history_beyond_upbits_reach_is_recorded_as_an_unrepaired_gap(
