@@ -17,7 +17,10 @@ from tape.demo_cmd import demo_faults
 
 def test_the_demo_records_replays_checks_and_reports(tmp_path: Path) -> None:
     out = tmp_path / "demo"
-    result = CliRunner().invoke(main, ["demo", "--out", str(out), "--duration", "6s"])
+    # 14 s keeps the faults apart: the messages delay_ws holds back (from 0.6 of the run, for
+    # 1 s, 1.5 s late) are all out before clock_skew begins (at 0.8 of the run), so the skew
+    # is seen on messages sent on time, whatever the machine's load
+    result = CliRunner().invoke(main, ["demo", "--out", str(out), "--duration", "14s"])
     assert result.exit_code == 0, result.output
     text = result.stdout
     for step in ("[1/5]", "[2/5]", "[3/5]", "[4/5]", "[5/5]"):
