@@ -80,6 +80,7 @@ log = logging.getLogger(__name__)
 _KINDS = ("ticker", "trade", "orderbook", "candle")
 _BATCH = 50  # symbols per ticker/orderbook REST call (keeps URLs short)
 _EVENT_BACKLOG = 10_000  # events waiting for the pump; beyond it the oldest are dropped
+_SYNCING = float("inf")  # a trade symbol's due time while its sync runs
 
 
 def _kind_of(key: str) -> str:
@@ -123,10 +124,11 @@ class _Outage:
 @dataclass(slots=True)
 class _CatchUp:
     # A trade symbol whose socket came back: REST syncs it (grace 0) until it has confirmed
-    # past the first trade the new socket delivered (``first_ws_ms``). ``waiting``: a sync
-    # ran before that trade came; later ones wait their turn like any reconciliation.
+    # past the first trade the new socket delivered (``first_ws_ms``). ``urgent``: the next
+    # sync skips the reconciliation budget (the first one, and the first after that trade
+    # came); the others wait their turn like any reconciliation.
     first_ws_ms: int | None = None
-    waiting: bool = False
+    urgent: bool = True
 
 
 @dataclass(slots=True)
@@ -661,7 +663,7 @@ class SessionManager:
         state = self._catch_up.get(symbol)
         if state is not None and state.first_ws_ms is None:
             state.first_ws_ms = ts_ms
-            state.waiting = False
+            state.urgent = True
             self._trade_due[symbol] = 0.0
             self._changed.set()
 
@@ -761,27 +763,43 @@ class SessionManager:
             if due > now:
                 await self._wait_changed(due - now)
                 continue
-            on_ws = self._strategy is not ChannelStrategy.REST_ONLY and symbol in self._live.get(
-                "trade", set()
-            )
-            catch_up = self._catch_up.get(symbol)
-            if on_ws and (catch_up is None or catch_up.waiting):
-                wait = self._reconcile_window.reserve(time.monotonic())
-                if wait > 0:
-                    await asyncio.sleep(wait)
+            # While this sync runs, an outage, a reconnect or a first trade may reset the
+            # symbol's due time (to 0): that reset wins over the delay set after it.
+            self._trade_due[symbol] = _SYNCING
+            delay_s = 1.0  # after a failure (a REST error, or a bug the supervisor restarts)
             try:
-                grace_ms = 0 if not on_ws or catch_up is not None else None
-                await self.sync_trades(symbol, grace_ms=grace_ms)
+                delay_s = await self._sync_one(symbol)
             except BackboneError as exc:
                 self.router.rest.failure(str(exc))
                 log.info("trade sync of %s failed: %s", symbol, exc)
-                self._trade_due[symbol] = time.monotonic() + 1.0
-                continue
-            self.router.rest.success()
-            interval = self.config.reconcile_interval_s if on_ws else self.config.poll_interval_s
-            if catch_up is not None and symbol in self._live.get("trade", set()):
-                interval = self._catch_up_next_s(symbol, catch_up)
-            self._trade_due[symbol] = time.monotonic() + interval
+            finally:
+                self._sync_due(symbol, delay_s)
+
+    async def _sync_one(self, symbol: str) -> float:
+        # One trade sync of ``symbol`` (a poll, a reconciliation or a catch-up); returns the
+        # delay before the next.
+        on_ws = self._on_ws_trade(symbol)
+        catch_up = self._catch_up.get(symbol)
+        if on_ws and (catch_up is None or not catch_up.urgent):
+            wait = self._reconcile_window.reserve(time.monotonic())
+            if wait > 0:
+                await asyncio.sleep(wait)
+        await self.sync_trades(symbol, grace_ms=0 if not on_ws or catch_up is not None else None)
+        self.router.rest.success()
+        on_ws = self._on_ws_trade(symbol)  # the socket may have gone or come meanwhile
+        if catch_up is not None and catch_up is self._catch_up.get(symbol) and on_ws:
+            return self._catch_up_next_s(symbol, catch_up)
+        return self.config.reconcile_interval_s if on_ws else self.config.poll_interval_s
+
+    def _on_ws_trade(self, symbol: str) -> bool:
+        live = self._live.get("trade", set())
+        return self._strategy is not ChannelStrategy.REST_ONLY and symbol in live
+
+    def _sync_due(self, symbol: str, delay_s: float) -> None:
+        # The next sync of ``symbol`` after the one that just ran, unless something reset its
+        # due time meanwhile (or no stream wants it any more).
+        if self._trade_due.get(symbol) == _SYNCING:
+            self._trade_due[symbol] = time.monotonic() + delay_s
 
     def _catch_up_next_s(self, symbol: str, state: _CatchUp) -> float:
         # A catch-up sync after a reconnect ran. A trade made after it but before the new
@@ -789,14 +807,15 @@ class SessionManager:
         # REST has confirmed past the first trade the new socket delivered, and so does the
         # outage (its gap stays open until then: a recording stopped meanwhile shows it).
         # Until that trade comes, sync again at the reconciliation pace (its arrival wakes
-        # the loop at once); if REST was behind it, again after a poll interval.
+        # the loop at once); if REST was behind it, again after a poll interval, within the
+        # reconciliation budget.
+        state.urgent = False
         if state.first_ws_ms is None:
-            state.waiting = True
             return self.config.reconcile_interval_s
         verified_ms = self.ledger.get(symbol).verified_ms
         if verified_ms is None or verified_ms < state.first_ws_ms:
             return self.config.poll_interval_s
-        del self._catch_up[symbol]
+        self._catch_up.pop(symbol, None)
         self._close_outage(symbol)
         return self.config.reconcile_interval_s
 
