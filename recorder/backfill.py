@@ -2,7 +2,8 @@
 
 Pure reads of the ``trade`` dataset and the session manifests; nothing here talks to the
 network. The :class:`~recorder.capture.Recorder` asks the backbone for the trades after
-:func:`last_recorded_trades` and skips those :func:`recorded_trade_ids` already holds.
+:func:`recorded_tail` (or from the start of a gap :func:`open_trade_gap_starts` finds) and
+skips those :func:`recorded_trade_ids` already holds.
 """
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ from recorder.parts import read_part
 __all__ = [
     "LastTrade",
     "earliest_reachable",
-    "last_recorded_trades",
     "open_trade_gap_starts",
     "previous_session_end_ns",
+    "recorded_tail",
     "recorded_trade_ids",
 ]
 
@@ -59,9 +60,13 @@ def _trades(directories: list[Path]) -> pa.Table | None:
     return pa.concat_tables(tables) if tables else None
 
 
-def last_recorded_trades(root: Path, symbols: list[str]) -> dict[str, LastTrade]:
-    """Return the newest recorded trade of each of ``symbols`` that has any."""
-    out: dict[str, LastTrade] = {}
+def recorded_tail(
+    root: Path, symbols: list[str], window: timedelta
+) -> tuple[dict[str, LastTrade], dict[str, set[int]]]:
+    """Return the newest recorded trade of each of ``symbols`` that has any, and the ids of
+    its trades recorded at most ``window`` (exchange time) before that one."""
+    lasts: dict[str, LastTrade] = {}
+    recent: dict[str, set[int]] = {}
     for symbol in symbols:
         table = _trades(_symbol_days(root, symbol)[:_DAYS_SCANNED])
         if table is None or table.num_rows == 0:
@@ -70,8 +75,11 @@ def last_recorded_trades(root: Path, symbols: list[str]) -> dict[str, LastTrade]
             table, [("trade_timestamp", "descending"), ("sequential_id", "descending")]
         )
         newest = table.take(order.slice(0, 1)).to_pylist()[0]
-        out[symbol] = LastTrade(symbol, newest["trade_timestamp"], newest["sequential_id"])
-    return out
+        last = lasts[symbol] = LastTrade(symbol, newest["trade_timestamp"], newest["sequential_id"])
+        since = pa.scalar(last.trade_timestamp - window)
+        near = table.filter(pc.greater_equal(table["trade_timestamp"], since))
+        recent[symbol] = set(near["sequential_id"].to_pylist())
+    return lasts, recent
 
 
 def open_trade_gap_starts(root: Path, symbols: list[str]) -> dict[str, datetime]:

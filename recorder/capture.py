@@ -45,9 +45,9 @@ from backbone.upbit.rest import RestClient
 from recorder.backfill import (
     LastTrade,
     earliest_reachable,
-    last_recorded_trades,
     open_trade_gap_starts,
     previous_session_end_ns,
+    recorded_tail,
     recorded_trade_ids,
 )
 from recorder.config import REST_GROUP_LIMIT_PER_S, RecorderConfig
@@ -198,7 +198,9 @@ class Recorder:
             )
             lasts: dict[str, LastTrade] = {}
             if previous_end_ns is not None and "trade" in config.channels:
-                lasts, recorded = await asyncio.to_thread(self._recorded_tail, sorted(symbols))
+                lasts, recorded = await asyncio.to_thread(
+                    recorded_tail, self._out, sorted(symbols), _RESTART_DEDUPE
+                )
                 for symbol, ids in recorded.items():
                     self._dedupe.remember(symbol, ids)
             self._start_group(frozenset(symbols))
@@ -497,17 +499,6 @@ class Recorder:
             self._require().describe(
                 symbols=tuple(sorted(self._recorded)), markets=self._market_entries()
             )
-
-    def _recorded_tail(
-        self, symbols: list[str]
-    ) -> tuple[dict[str, LastTrade], dict[str, set[int]]]:
-        # Each symbol's newest recorded trade, and the ids recorded shortly before it.
-        lasts = last_recorded_trades(self._out, symbols)
-        recent = {
-            symbol: recorded_trade_ids(self._out, symbol, last.trade_timestamp - _RESTART_DEDUPE)
-            for symbol, last in lasts.items()
-        }
-        return lasts, recent
 
     async def _after_downtime(
         self, symbols: list[str], previous_end_ns: int, lasts: dict[str, LastTrade]

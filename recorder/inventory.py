@@ -126,7 +126,8 @@ def open_gaps(root: Path | str) -> list[Gap]:
 
     Open: every ``gap_unrepaired`` and ``records_dropped`` event, and every
     ``gap_detected`` that no later ``gap_repaired``/``gap_unrepaired`` event of the same
-    channel and an overlapping symbol set closes.
+    channel and an overlapping symbol set closes (one whose interval ends before the
+    detection, such as a restart's backfill, closes only the gaps detected before it ended).
     """
     base = Path(root) / "events"
     rows: list[dict[str, Any]] = []
@@ -149,6 +150,8 @@ def open_gaps(root: Path | str) -> list[Gap]:
 def _same(detected: dict[str, Any], closer: dict[str, Any]) -> bool:
     if detected["channel"] != closer["channel"]:
         return False
+    if closer["end_ns"] is not None and detected["received_ns"] > closer["end_ns"]:
+        return False  # detected after the interval the closer covers (a backfill's, say)
     a, b = set(detected["symbols"] or ()), set(closer["symbols"] or ())
     return not a or not b or bool(a & b)
 
