@@ -319,7 +319,7 @@ async def test_a_trade_made_between_the_catch_up_sync_and_the_new_socket_is_repa
             datetime_to_ms(min(x.trade_timestamp for x in trades.items if x.symbol == s))
             for s in SYMBOLS
         )
-        stale = ex.faults.apply("rest_stale", seconds=30)
+        stale = ex.faults.apply("rest_stale", seconds=60)
 
         def streamed_past(ms: int) -> Callable[[list[TradeData]], bool]:
             return lambda t: all(

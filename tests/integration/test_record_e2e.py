@@ -26,12 +26,17 @@ def _ms(moment: datetime) -> int:
 
 async def test_recorded_trades_equal_the_truth_through_faults(tmp_path: Path) -> None:
     accepted = Accepted()
-    backbone_config = BackboneConfig(reconcile_interval_s=1.0, reconcile_grace_ms=1000)
     config = RecorderConfig(
         symbols=tuple(MARKETS),
         rest_snapshot_interval_s=1.0,
         rest_requests_per_s=2.0,
         storage=StorageConfig(flush_interval_ms=50, rotation_interval_s=2.0),
+    )
+    # the backbone gets what the reference snapshots leave of Upbit's budget, as in tape record
+    backbone_config = BackboneConfig(
+        reconcile_interval_s=1.0,
+        reconcile_grace_ms=1000,
+        rest_requests_per_s=config.backbone_rest_requests_per_s,
     )
     exchange = Exchange(seed=7, markets=MARKETS, clock=ScaledClock(8))
     async with exchange as ex:
