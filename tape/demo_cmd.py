@@ -21,6 +21,7 @@ import click
 from analytics import MeasureConfig, Recording, Selection, run_checks
 from analytics.report import render_report
 from backbone.client import MarketDataBackbone
+from backbone.config import BackboneConfig
 from recorder.capture import Recorder
 from recorder.config import RecorderConfig, StorageConfig
 from recorder.layout import MANIFEST_FILE
@@ -125,7 +126,12 @@ async def _record(
         _say(f"      exchange at {ex.rest_url} and {ex.ws_url}, clock {speed:g}x real time")
         _step(2, f"Recording {', '.join(markets)} for {duration_s:g} s into {root}")
         async with (
-            MarketDataBackbone(ex.rest_url, ex.ws_url, clock_ns=clock_ns) as backbone,
+            MarketDataBackbone(
+                ex.rest_url,
+                ex.ws_url,
+                config=BackboneConfig(rest_requests_per_s=config.backbone_rest_requests_per_s),
+                clock_ns=clock_ns,
+            ) as backbone,
             Recorder(backbone, root, config=config, on_record=on_record, clock_ns=clock_ns),
         ):
             waited = time.monotonic()

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import jsonschema
+import pytest
 from click.testing import CliRunner
 
 from analytics import check_schema
@@ -15,7 +16,9 @@ from tape.cli import main
 from tape.demo_cmd import demo_faults
 
 
-def test_the_demo_records_replays_checks_and_reports(tmp_path: Path) -> None:
+def test_the_demo_records_replays_checks_and_reports(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     out = tmp_path / "demo"
     # 14 s keeps the faults apart: the messages delay_ws holds back (from 0.6 of the run, for
     # 1 s, 1.5 s late) are all out before clock_skew begins (at 0.8 of the run), so the skew
@@ -35,6 +38,8 @@ def test_the_demo_records_replays_checks_and_reports(tmp_path: Path) -> None:
     checks = json.loads((out / "checks.json").read_text("utf-8"))
     jsonschema.validate(checks, check_schema())
     assert checks["gaps"]["events"]["disconnected"] > 0
+    # the backbone and the reference snapshots share Upbit's REST budget, never exceed it
+    assert "more than Upbit's" not in caplog.text
     assert checks["latency"]["clock_problem"] is True
     report = (out / "report.html").read_text("utf-8")
     assert "tape demo: feed-quality report" in report
