@@ -30,6 +30,11 @@ __all__ = [
 ]
 
 _DAYS_SCANNED = 2  # late repairs can land in a newer date than the newest trade
+# A trade is received after it is made, give or take the exchange's clock error: a part whose
+# newest receive time (in its name) is this much before a moment holds no trade made after it.
+_CLOCK_MARGIN = timedelta(minutes=10)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_COLUMNS = ["trade_timestamp", "sequential_id"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,32 +55,50 @@ def _symbol_days(root: Path, symbol: str) -> list[Path]:
     return sorted((d for d in found if d.is_dir()), key=lambda d: d.parent.name, reverse=True)
 
 
-def _trades(directories: list[Path]) -> pa.Table | None:
-    tables = [
-        read_part(part, ["trade_timestamp", "sequential_id"])
+def _ns(moment: datetime) -> int:
+    return (moment - _EPOCH) // timedelta(microseconds=1) * 1000
+
+
+def _parts(directories: list[Path]) -> list[tuple[int, Path]]:
+    # The part files of ``directories`` with their newest receive time, newest first.
+    found = [
+        (name.last_ns, part)
         for directory in directories
         for part in directory.iterdir()
-        if parse_part_name(part.name) is not None
+        if (name := parse_part_name(part.name)) is not None
     ]
-    return pa.concat_tables(tables) if tables else None
+    return sorted(found, reverse=True)
 
 
 def recorded_tail(
     root: Path, symbols: list[str], window: timedelta
 ) -> tuple[dict[str, LastTrade], dict[str, set[int]]]:
     """Return the newest recorded trade of each of ``symbols`` that has any, and the ids of
-    its trades recorded at most ``window`` (exchange time) before that one."""
+    its trades recorded at most ``window`` (exchange time) before that one.
+
+    Reads parts newest first and stops at the first one too old to hold any of them, so a
+    restart reads a few files per symbol, not days of them."""
     lasts: dict[str, LastTrade] = {}
     recent: dict[str, set[int]] = {}
     for symbol in symbols:
-        table = _trades(_symbol_days(root, symbol)[:_DAYS_SCANNED])
-        if table is None or table.num_rows == 0:
+        tables: list[pa.Table] = []
+        newest: datetime | None = None
+        for last_ns, part in _parts(_symbol_days(root, symbol)[:_DAYS_SCANNED]):
+            if newest is not None and last_ns < _ns(newest - window - _CLOCK_MARGIN):
+                break
+            table = read_part(part, _COLUMNS)
+            if table.num_rows:
+                top = pc.max(table["trade_timestamp"]).as_py()
+                newest = top if newest is None else max(newest, top)
+                tables.append(table)
+        if newest is None:
             continue
+        table = pa.concat_tables(tables)
         order = pc.sort_indices(
             table, [("trade_timestamp", "descending"), ("sequential_id", "descending")]
         )
-        newest = table.take(order.slice(0, 1)).to_pylist()[0]
-        last = lasts[symbol] = LastTrade(symbol, newest["trade_timestamp"], newest["sequential_id"])
+        row = table.take(order.slice(0, 1)).to_pylist()[0]
+        last = lasts[symbol] = LastTrade(symbol, row["trade_timestamp"], row["sequential_id"])
         since = pa.scalar(last.trade_timestamp - window)
         near = table.filter(pc.greater_equal(table["trade_timestamp"], since))
         recent[symbol] = set(near["sequential_id"].to_pylist())
@@ -101,9 +124,13 @@ def recorded_trade_ids(root: Path, symbol: str, since: datetime) -> set[int]:
     """Return the ids of ``symbol``'s recorded trades at or after ``since`` (exchange time)."""
     day = since.astimezone(UTC).date().isoformat()
     directories = [d for d in _symbol_days(root, symbol) if d.parent.name >= f"date={day}"]
-    table = _trades(directories)
-    if table is None:
+    floor_ns = _ns(since - _CLOCK_MARGIN)
+    tables = [
+        read_part(part, _COLUMNS) for last_ns, part in _parts(directories) if last_ns >= floor_ns
+    ]
+    if not tables:
         return set()
+    table = pa.concat_tables(tables)
     recent = table.filter(pc.greater_equal(table["trade_timestamp"], pa.scalar(since)))
     return set(recent["sequential_id"].to_pylist())
 

@@ -1,16 +1,17 @@
-"""Which gaps a recording leaves open, and where a restart's backfill must reach back to."""
+"""Which gaps a recording leaves open, where a restart's backfill must reach back to, and
+what a restart reads of the recorded trades."""
 
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from recorder_factories import BASE_NS, event
+from recorder_factories import BASE_NS, at_ms, event, trade
 
 from backbone.models import EventKind
 from recorder import write_recording
-from recorder.backfill import open_trade_gap_starts
+from recorder.backfill import open_trade_gap_starts, recorded_tail, recorded_trade_ids
 from recorder.inventory import open_gaps
 
 SECOND = 1_000_000_000
@@ -56,3 +57,30 @@ def test_a_restart_backfill_closes_only_the_gaps_detected_before_it_began(
     write_recording(tmp_path, [repaired], session_id="s3")
     assert open_gaps(tmp_path) == []
     assert open_trade_gap_starts(tmp_path, ["KRW-BTC"]) == {}
+
+
+def test_a_restart_reads_only_the_newest_parts_of_each_symbol(tmp_path: Path) -> None:
+    # Parts rotated through the day: the newest trade is in the latest part but one (a late
+    # REST repair landed last), and the ids to remember span two parts. A part from hours
+    # before cannot hold any of them: it is not even opened (here it is not Parquet at all).
+    minute = 60 * SECOND
+    hour_ns = BASE_NS + 10 * 60 * minute
+    write_recording(tmp_path, [trade("KRW-BTC", 1, hour_ns)], session_id="s1")
+    write_recording(
+        tmp_path,
+        [trade("KRW-BTC", 2, hour_ns + 30 * SECOND), trade("KRW-BTC", 3, hour_ns + minute)],
+        session_id="s2",
+    )
+    late = replace(trade("KRW-BTC", 4, hour_ns + 50 * SECOND), received_ns=hour_ns + 2 * minute)
+    write_recording(tmp_path, [late], session_id="s3")
+    (directory,) = (tmp_path / "trade").glob("date=*/symbol=KRW-BTC")
+    stale = directory / f"part-{BASE_NS}-{BASE_NS + minute}.parquet"
+    stale.write_bytes(b"not parquet: reading it would fail")
+    lasts, recent = recorded_tail(tmp_path, ["KRW-BTC", "KRW-ETH"], timedelta(seconds=45))
+    assert list(lasts) == ["KRW-BTC"]
+    assert (lasts["KRW-BTC"].sequential_id, lasts["KRW-BTC"].trade_timestamp) == (
+        3,
+        at_ms(hour_ns + minute),
+    )
+    assert recent == {"KRW-BTC": {2, 3, 4}}
+    assert recorded_trade_ids(tmp_path, "KRW-BTC", at_ms(hour_ns + 40 * SECOND)) == {3, 4}
