@@ -81,3 +81,9 @@ def ls(directory: Path, long_: bool) -> None:
             f"  {gap.kind:<16} {gap.channel or '-':<9} {_time(gap.start_ns)} .. "
             f"{_time(gap.end_ns)}  {_symbols(gap.symbols)}  {gap.cause}{missing}"
         )
+        if gap.kind == "gap_detected" and gap.channel == "trade" and gap.exchange_start:
+            since = gap.exchange_start.astimezone(UTC).isoformat(timespec="milliseconds")
+            click.echo(
+                f"    trades since {since} not confirmed complete; the next `tape record` "
+                "of this symbol here backfills them (within Upbit's 7 days)"
+            )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -48,6 +50,24 @@ def test_ls_lists_datasets_rows_and_open_gaps(tmp_path: Path) -> None:
     assert any(
         line.split()[:3] == ["trade", "2025-11-26", "KRW-ETH"]
         for line in detail.output.splitlines()
+    )
+
+
+def test_ls_says_a_trade_gap_left_open_is_backfilled_by_the_next_record(tmp_path: Path) -> None:
+    cut = datetime(2025, 11, 26, 0, 0, 3, 250_000, tzinfo=UTC)
+    left_open = replace(
+        event(BASE_NS + 5 * SECOND, EventKind.GAP_DETECTED),
+        symbols=("KRW-BTC",),
+        end_ns=None,
+        exchange_start=cut,
+    )
+    write_recording(tmp_path, [trade("KRW-BTC", 1, BASE_NS), left_open], session_id="s1")
+    result = CliRunner().invoke(main, ["ls", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "open gaps: 1" in result.output
+    assert (
+        "trades since 2025-11-26T00:00:03.250+00:00 not confirmed complete; the next "
+        "`tape record` of this symbol here backfills them (within Upbit's 7 days)" in result.output
     )
 
 
