@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import pyarrow.parquet as pq
 
-from backbone import BackboneConfig, MarketDataBackbone
+from backbone import MarketDataBackbone
 from recorder.capture import Recorder
 from recorder.compact import compact
 from recorder.config import RecorderConfig, StorageConfig
@@ -65,7 +65,7 @@ async def record(
         symbols=tuple(symbols), storage=StorageConfig(rotation_interval_s=rotation_s)
     )
     # As tape record does: the backbone gets Upbit's REST budget less the snapshots' share.
-    budget = BackboneConfig(rest_requests_per_s=config.backbone_rest_requests_per_s)
+    budget = config.backbone_config()
     async with (
         MarketDataBackbone(urls["rest_url"], urls["ws_url"], config=budget) as backbone,
         Recorder(backbone, root, config=config) as recorder,

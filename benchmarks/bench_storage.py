@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench_capture_memory import sizes
 
-from backbone import BackboneConfig, MarketDataBackbone
+from backbone import MarketDataBackbone
 from recorder.capture import Recorder
 from recorder.compact import compact
 from recorder.config import RecorderConfig, StorageConfig
@@ -41,7 +41,7 @@ async def record(urls: dict[str, str], root: Path, seconds: float) -> None:
         storage=StorageConfig(rotation_interval_s=30.0),
     )
     # As tape record does: the backbone gets Upbit's REST budget less the snapshots' share.
-    budget = BackboneConfig(rest_requests_per_s=config.backbone_rest_requests_per_s)
+    budget = config.backbone_config()
     async with (
         MarketDataBackbone(urls["rest_url"], urls["ws_url"], config=budget) as backbone,
         Recorder(backbone, root, config=config),

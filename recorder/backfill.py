@@ -22,6 +22,7 @@ from recorder.parts import read_part
 
 __all__ = [
     "LastTrade",
+    "RecordedTail",
     "earliest_reachable",
     "open_trade_gap_starts",
     "previous_session_end_ns",
@@ -70,16 +71,28 @@ def _parts(directories: list[Path]) -> list[tuple[int, Path]]:
     return sorted(found, reverse=True)
 
 
-def recorded_tail(
-    root: Path, symbols: list[str], window: timedelta
-) -> tuple[dict[str, LastTrade], dict[str, set[int]]]:
-    """Return the newest recorded trade of each of ``symbols`` that has any, and the ids of
-    its trades recorded at most ``window`` (exchange time) before that one.
+@dataclass(frozen=True, slots=True)
+class RecordedTail:
+    """A symbol's newest recorded trade, and the ids of its trades recorded at or after
+    ``since`` (exchange time)."""
+
+    last: LastTrade
+    since: datetime
+    ids: frozenset[int]
+
+
+def _ids_since(table: pa.Table, since: datetime) -> frozenset[int]:
+    recent = table.filter(pc.greater_equal(table["trade_timestamp"], pa.scalar(since)))
+    return frozenset(recent["sequential_id"].to_pylist())
+
+
+def recorded_tail(root: Path, symbols: list[str], window: timedelta) -> dict[str, RecordedTail]:
+    """Return, for each of ``symbols`` that has any recorded trade, its newest one and the
+    ids of those recorded at most ``window`` (exchange time) before it.
 
     Reads parts newest first and stops at the first one too old to hold any of them, so a
     restart reads a few files per symbol, not days of them."""
-    lasts: dict[str, LastTrade] = {}
-    recent: dict[str, set[int]] = {}
+    tails: dict[str, RecordedTail] = {}
     for symbol in symbols:
         tables: list[pa.Table] = []
         newest: datetime | None = None
@@ -98,11 +111,10 @@ def recorded_tail(
             table, [("trade_timestamp", "descending"), ("sequential_id", "descending")]
         )
         row = table.take(order.slice(0, 1)).to_pylist()[0]
-        last = lasts[symbol] = LastTrade(symbol, row["trade_timestamp"], row["sequential_id"])
-        since = pa.scalar(last.trade_timestamp - window)
-        near = table.filter(pc.greater_equal(table["trade_timestamp"], since))
-        recent[symbol] = set(near["sequential_id"].to_pylist())
-    return lasts, recent
+        last = LastTrade(symbol, row["trade_timestamp"], row["sequential_id"])
+        since = last.trade_timestamp - window
+        tails[symbol] = RecordedTail(last, since, _ids_since(table, since))
+    return tails
 
 
 def open_trade_gap_starts(root: Path, symbols: list[str]) -> dict[str, datetime]:
@@ -120,7 +132,7 @@ def open_trade_gap_starts(root: Path, symbols: list[str]) -> dict[str, datetime]
     return out
 
 
-def recorded_trade_ids(root: Path, symbol: str, since: datetime) -> set[int]:
+def recorded_trade_ids(root: Path, symbol: str, since: datetime) -> frozenset[int]:
     """Return the ids of ``symbol``'s recorded trades at or after ``since`` (exchange time)."""
     day = since.astimezone(UTC).date().isoformat()
     directories = [d for d in _symbol_days(root, symbol) if d.parent.name >= f"date={day}"]
@@ -128,11 +140,7 @@ def recorded_trade_ids(root: Path, symbol: str, since: datetime) -> set[int]:
     tables = [
         read_part(part, _COLUMNS) for last_ns, part in _parts(directories) if last_ns >= floor_ns
     ]
-    if not tables:
-        return set()
-    table = pa.concat_tables(tables)
-    recent = table.filter(pc.greater_equal(table["trade_timestamp"], pa.scalar(since)))
-    return set(recent["sequential_id"].to_pylist())
+    return _ids_since(pa.concat_tables(tables), since) if tables else frozenset()
 
 
 def previous_session_end_ns(root: Path, current_session_id: str) -> int | None:

@@ -43,7 +43,7 @@ from backbone.errors import BackboneError, UpbitAPIError
 from backbone.models import ConnectionEvent, EventKind, Market, MarketRecord, TradeData
 from backbone.upbit.rest import RestClient
 from recorder.backfill import (
-    LastTrade,
+    RecordedTail,
     earliest_reachable,
     open_trade_gap_starts,
     previous_session_end_ns,
@@ -196,13 +196,13 @@ class Recorder:
             previous_end_ns = await asyncio.to_thread(
                 previous_session_end_ns, self._out, session.session_id
             )
-            lasts: dict[str, LastTrade] = {}
+            tails: dict[str, RecordedTail] = {}
             if previous_end_ns is not None and "trade" in config.channels:
-                lasts, recorded = await asyncio.to_thread(
+                tails = await asyncio.to_thread(
                     recorded_tail, self._out, sorted(symbols), _RESTART_DEDUPE
                 )
-                for symbol, ids in recorded.items():
-                    self._dedupe.remember(symbol, ids)
+                for symbol, tail in tails.items():
+                    self._dedupe.remember(symbol, tail.ids)
             self._start_group(frozenset(symbols))
             self._spawn(self._events(), "recorder-events")
             if config.rest_snapshot_interval_s > 0:
@@ -214,7 +214,7 @@ class Recorder:
                 self.backfill_done.set()
             else:
                 self._spawn(
-                    self._after_downtime(sorted(symbols), previous_end_ns, lasts), "backfill"
+                    self._after_downtime(sorted(symbols), previous_end_ns, tails), "backfill"
                 )
         except BaseException:
             await self.aclose()
@@ -265,7 +265,7 @@ class Recorder:
             _log.warning(
                 "the backbone may send %d REST requests per second per group and the reference "
                 "snapshots %d: more than Upbit's %d; build the backbone with "
-                "BackboneConfig(rest_requests_per_s=%d)",
+                "RecorderConfig.backbone_config() (rest_requests_per_s=%d)",
                 backbone.rest_requests_per_s,
                 share,
                 REST_GROUP_LIMIT_PER_S,
@@ -501,15 +501,15 @@ class Recorder:
             )
 
     async def _after_downtime(
-        self, symbols: list[str], previous_end_ns: int, lasts: dict[str, LastTrade]
+        self, symbols: list[str], previous_end_ns: int, tails: dict[str, RecordedTail]
     ) -> None:
         try:
-            await self._downtime_events(symbols, previous_end_ns, lasts)
+            await self._downtime_events(symbols, previous_end_ns, tails)
         finally:
             self.backfill_done.set()
 
     async def _downtime_events(
-        self, symbols: list[str], previous_end_ns: int, lasts: dict[str, LastTrade]
+        self, symbols: list[str], previous_end_ns: int, tails: dict[str, RecordedTail]
     ) -> None:
         put = self._require().put
         config = self._config
@@ -531,14 +531,14 @@ class Recorder:
                 )
             )
         if "trade" in config.channels and config.backfill:
-            await self._backfill(symbols, previous_end_ns, start_ns, lasts)
+            await self._backfill(symbols, previous_end_ns, start_ns, tails)
 
     async def _backfill(
         self,
         symbols: list[str],
         previous_end_ns: int,
         start_ns: int,
-        lasts: dict[str, LastTrade],
+        tails: dict[str, RecordedTail],
     ) -> None:
         put = self._require().put
         # A trade gap a stopped session left open starts before its newest recorded trade.
@@ -551,7 +551,8 @@ class Recorder:
         lost: list[ConnectionEvent] = []
 
         async def one(symbol: str) -> None:
-            last = lasts[symbol]
+            tail = tails[symbol]
+            last = tail.last
             start = min(last.trade_timestamp, opened.get(symbol, last.trade_timestamp))
             since = max(start, reach)
             async with gate:
@@ -564,7 +565,13 @@ class Recorder:
                 except BackboneError as exc:
                     _log.warning("backfill of %s failed: %s", symbol, exc)
                     trades = None
-            known = await asyncio.to_thread(recorded_trade_ids, self._out, symbol, since)
+            # the ids read at start-up cover the usual case; an open gap reaching further back
+            # needs the older parts
+            known = (
+                tail.ids
+                if since >= tail.since
+                else await asyncio.to_thread(recorded_trade_ids, self._out, symbol, since)
+            )
             count = 0
             for trade in trades or ():
                 if trade.sequential_id in known:
@@ -598,7 +605,7 @@ class Recorder:
                 )
 
         async with asyncio.TaskGroup() as group:
-            for symbol in lasts:
+            for symbol in tails:
                 group.create_task(one(symbol))
         if recovered:
             await put(

@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Any, Final
 
+from backbone.config import BackboneConfig
 from recorder.parts import COMPRESSIONS
 
 __all__ = ["CHANNELS", "REST_GROUP_LIMIT_PER_S", "RecorderConfig", "StorageConfig"]
@@ -138,6 +139,11 @@ class RecorderConfig:
         """The ``BackboneConfig.rest_requests_per_s`` to give the recorded backbone: Upbit's
         per-group limit less the snapshots' share."""
         return REST_GROUP_LIMIT_PER_S - self.rest_share_per_s
+
+    def backbone_config(self, **changes: Any) -> BackboneConfig:
+        """Return the ``BackboneConfig`` (with ``changes``) for the backbone this recorder
+        records: it gets what the reference snapshots leave of Upbit's REST budget."""
+        return BackboneConfig(rest_requests_per_s=self.backbone_rest_requests_per_s, **changes)
 
     def as_settings(self) -> dict[str, Any]:
         """Return the settings as plain JSON values (for the session manifest)."""

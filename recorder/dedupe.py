@@ -16,7 +16,7 @@ two integer set lookups, with no key tuple built (about half the time and memory
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 __all__ = ["TradeDeduper"]
 
@@ -35,7 +35,7 @@ class TradeDeduper:
         self.duplicates = 0
         """How many duplicates :meth:`first_time` refused so far."""
 
-    def remember(self, symbol: str, sequential_ids: set[int]) -> None:
+    def remember(self, symbol: str, sequential_ids: Iterable[int]) -> None:
         """Take ``sequential_ids`` of ``symbol`` as seen now (trades already recorded)."""
         self._current.setdefault(symbol, set()).update(sequential_ids)
 

@@ -21,7 +21,6 @@ import click
 from analytics import MeasureConfig, Recording, Selection, run_checks
 from analytics.report import render_report
 from backbone.client import MarketDataBackbone
-from backbone.config import BackboneConfig
 from recorder.capture import Recorder
 from recorder.config import RecorderConfig, StorageConfig
 from recorder.layout import MANIFEST_FILE
@@ -129,7 +128,7 @@ async def _record(
             MarketDataBackbone(
                 ex.rest_url,
                 ex.ws_url,
-                config=BackboneConfig(rest_requests_per_s=config.backbone_rest_requests_per_s),
+                config=config.backbone_config(),
                 clock_ns=clock_ns,
             ) as backbone,
             Recorder(backbone, root, config=config, on_record=on_record, clock_ns=clock_ns),

@@ -25,7 +25,7 @@ import click
 from click.core import ParameterSource
 
 from backbone.client import MarketDataBackbone
-from backbone.config import UPBIT_REST_URL, UPBIT_WS_URL, BackboneConfig
+from backbone.config import UPBIT_REST_URL, UPBIT_WS_URL
 from backbone.errors import BackboneError
 from recorder.capture import Recorder, RecorderStatistics
 from recorder.config import CHANNELS, RecorderConfig, StorageConfig
@@ -308,8 +308,7 @@ async def _run(
                 MarketDataBackbone(
                     rest_url,
                     ws_url,
-                    # Upbit's per-group REST budget, less the reference snapshots' share.
-                    config=BackboneConfig(rest_requests_per_s=config.backbone_rest_requests_per_s),
+                    config=config.backbone_config(),
                     raw_sink=tap,
                 )
             )

@@ -35,7 +35,6 @@ import pytest
 from analytics import MeasureConfig, Recording, check_schema, run_checks
 from analytics.summary import findings
 from backbone.client import MarketDataBackbone
-from backbone.config import BackboneConfig
 from backbone.models import MarketRecord
 from recorder.capture import Recorder
 from recorder.config import RecorderConfig, StorageConfig
@@ -112,9 +111,7 @@ async def _capture(
         backfill=False,
         storage=StorageConfig(flush_interval_ms=50),
     )
-    backbone_config = BackboneConfig(
-        reconcile_interval_s=3600.0, rest_requests_per_s=config.backbone_rest_requests_per_s
-    )
+    backbone_config = config.backbone_config(reconcile_interval_s=3600.0)
     async with (
         MarketDataBackbone(
             ex.rest_url, ex.ws_url, config=backbone_config, clock_ns=clock_ns

@@ -11,7 +11,6 @@ import polars as pl
 from record_helpers import Accepted, read_dataset, truth_trades
 
 from backbone.client import MarketDataBackbone
-from backbone.config import BackboneConfig
 from backbone.models import EventKind
 from recorder.capture import Recorder
 from recorder.config import RecorderConfig, StorageConfig
@@ -33,11 +32,7 @@ async def test_recorded_trades_equal_the_truth_through_faults(tmp_path: Path) ->
         storage=StorageConfig(flush_interval_ms=50, rotation_interval_s=2.0),
     )
     # the backbone gets what the reference snapshots leave of Upbit's budget, as in tape record
-    backbone_config = BackboneConfig(
-        reconcile_interval_s=1.0,
-        reconcile_grace_ms=1000,
-        rest_requests_per_s=config.backbone_rest_requests_per_s,
-    )
+    backbone_config = config.backbone_config(reconcile_interval_s=1.0, reconcile_grace_ms=1000)
     exchange = Exchange(seed=7, markets=MARKETS, clock=ScaledClock(8))
     async with exchange as ex:
         async with (

@@ -76,11 +76,12 @@ def test_a_restart_reads_only_the_newest_parts_of_each_symbol(tmp_path: Path) ->
     (directory,) = (tmp_path / "trade").glob("date=*/symbol=KRW-BTC")
     stale = directory / f"part-{BASE_NS}-{BASE_NS + minute}.parquet"
     stale.write_bytes(b"not parquet: reading it would fail")
-    lasts, recent = recorded_tail(tmp_path, ["KRW-BTC", "KRW-ETH"], timedelta(seconds=45))
-    assert list(lasts) == ["KRW-BTC"]
-    assert (lasts["KRW-BTC"].sequential_id, lasts["KRW-BTC"].trade_timestamp) == (
+    tails = recorded_tail(tmp_path, ["KRW-BTC", "KRW-ETH"], timedelta(seconds=45))
+    assert list(tails) == ["KRW-BTC"]
+    last = tails["KRW-BTC"].last
+    assert (last.sequential_id, last.trade_timestamp) == (
         3,
         at_ms(hour_ns + minute),
     )
-    assert recent == {"KRW-BTC": {2, 3, 4}}
+    assert tails["KRW-BTC"].ids == {2, 3, 4}
     assert recorded_trade_ids(tmp_path, "KRW-BTC", at_ms(hour_ns + 40 * SECOND)) == {3, 4}

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pytest
 
 from backbone.client import MarketDataBackbone
-from backbone.config import BackboneConfig, ChannelStrategy
+from backbone.config import ChannelStrategy
 from recorder.capture import Recorder
 from recorder.config import REST_GROUP_LIMIT_PER_S, RecorderConfig, StorageConfig
 from recorder.parts import read_part
@@ -56,11 +56,7 @@ async def test_snapshots_batch_every_symbol_and_keep_their_share_of_the_budget(
     )
     # The backbone polls every market's ticker and orderbook over REST as fast as its budget
     # (the rest of Upbit's 10 per second) allows: the snapshots must still get theirs.
-    busy = BackboneConfig(
-        stream_strategy=ChannelStrategy.REST_ONLY,
-        poll_interval_s=0.001,
-        rest_requests_per_s=config.backbone_rest_requests_per_s,
-    )
+    busy = config.backbone_config(stream_strategy=ChannelStrategy.REST_ONLY, poll_interval_s=0.001)
     assert busy.rest_requests_per_s + config.rest_share_per_s == REST_GROUP_LIMIT_PER_S
     async with (
         Exchange(seed=9, markets=MARKETS, clock=ScaledClock(10)) as ex,
@@ -93,7 +89,7 @@ async def test_a_batch_that_a_delisted_market_fails_is_split(tmp_path: Path) -> 
         rest_requests_per_s=5,
         storage=StorageConfig(flush_interval_ms=50),
     )
-    budget = BackboneConfig(rest_requests_per_s=config.backbone_rest_requests_per_s)
+    budget = config.backbone_config()
     async with (
         Exchange(seed=9, markets=MARKETS, clock=ScaledClock(10)) as ex,
         MarketDataBackbone(ex.rest_url, ex.ws_url, config=budget) as backbone,
