@@ -8,6 +8,7 @@ skips those :func:`recorded_trade_ids` already holds.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,7 +19,7 @@ import pyarrow.compute as pc
 from recorder.inventory import open_gaps
 from recorder.layout import parse_part_name
 from recorder.manifest import read_sessions
-from recorder.parts import read_part
+from recorder.parts import read_listed, read_part
 
 __all__ = [
     "LastTrade",
@@ -94,19 +95,9 @@ def recorded_tail(root: Path, symbols: list[str], window: timedelta) -> dict[str
     restart reads a few files per symbol, not days of them."""
     tails: dict[str, RecordedTail] = {}
     for symbol in symbols:
-        tables: list[pa.Table] = []
-        newest: datetime | None = None
-        for last_ns, part in _parts(_symbol_days(root, symbol)[:_DAYS_SCANNED]):
-            if newest is not None and last_ns < _ns(newest - window - _CLOCK_MARGIN):
-                break
-            table = read_part(part, _COLUMNS)
-            if table.num_rows:
-                top = pc.max(table["trade_timestamp"]).as_py()
-                newest = top if newest is None else max(newest, top)
-                tables.append(table)
-        if newest is None:
+        table = read_listed(functools.partial(_newest_parts, root, symbol, window))
+        if table is None:
             continue
-        table = pa.concat_tables(tables)
         order = pc.sort_indices(
             table, [("trade_timestamp", "descending"), ("sequential_id", "descending")]
         )
@@ -115,6 +106,21 @@ def recorded_tail(root: Path, symbols: list[str], window: timedelta) -> dict[str
         since = last.trade_timestamp - window
         tails[symbol] = RecordedTail(last, since, _ids_since(table, since))
     return tails
+
+
+def _newest_parts(root: Path, symbol: str, window: timedelta) -> pa.Table | None:
+    # The trades of the symbol's newest parts, back to ``window`` before its newest trade.
+    tables: list[pa.Table] = []
+    newest: datetime | None = None
+    for last_ns, part in _parts(_symbol_days(root, symbol)[:_DAYS_SCANNED]):
+        if newest is not None and last_ns < _ns(newest - window - _CLOCK_MARGIN):
+            break
+        table = read_part(part, _COLUMNS)
+        if table.num_rows:
+            top = pc.max(table["trade_timestamp"]).as_py()
+            newest = top if newest is None else max(newest, top)
+            tables.append(table)
+    return pa.concat_tables(tables) if tables else None
 
 
 def open_trade_gap_starts(root: Path, symbols: list[str]) -> dict[str, datetime]:
@@ -135,11 +141,17 @@ def open_trade_gap_starts(root: Path, symbols: list[str]) -> dict[str, datetime]
 def recorded_trade_ids(root: Path, symbol: str, since: datetime) -> frozenset[int]:
     """Return the ids of ``symbol``'s recorded trades at or after ``since`` (exchange time)."""
     day = since.astimezone(UTC).date().isoformat()
-    directories = [d for d in _symbol_days(root, symbol) if d.parent.name >= f"date={day}"]
     floor_ns = _ns(since - _CLOCK_MARGIN)
-    tables = [
-        read_part(part, _COLUMNS) for last_ns, part in _parts(directories) if last_ns >= floor_ns
-    ]
+
+    def read() -> list[pa.Table]:
+        directories = [d for d in _symbol_days(root, symbol) if d.parent.name >= f"date={day}"]
+        return [
+            read_part(part, _COLUMNS)
+            for last_ns, part in _parts(directories)
+            if last_ns >= floor_ns
+        ]
+
+    tables = read_listed(read)
     return _ids_since(pa.concat_tables(tables), since) if tables else frozenset()
 
 

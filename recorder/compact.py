@@ -24,8 +24,9 @@ import fcntl
 import json
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import pyarrow as pa
@@ -45,7 +46,7 @@ from recorder.layout import TMP_DIR, PartName, parse_part_name, partition_path
 from recorder.parts import ROW_GROUP_ROWS, key_sorted, write_options
 from recorder.schema import DATASETS, schema_for, schema_version_of
 
-__all__ = ["CompactionBusy", "PartitionCompaction", "compact", "tidy"]
+__all__ = ["CompactionBusy", "PartitionCompaction", "compact", "recorded_days", "tidy"]
 
 _log = logging.getLogger(__name__)
 _INTENT = "compact-intent.json"
@@ -141,6 +142,20 @@ def _partitions(root: Path, datasets: tuple[str, ...]) -> Iterator[Path]:
                 yield directory
 
 
+def recorded_days(root: Path | str, *, before: date) -> tuple[str, ...]:
+    """Return the dates (``YYYY-MM-DD``) before ``before`` that have a partition under
+    ``root``, in any dataset, sorted."""
+    found: set[str] = set()
+    for dataset in DATASETS:
+        base = Path(root) / dataset
+        if base.is_dir():
+            for entry in base.iterdir():
+                day = entry.name.removeprefix("date=")
+                if day != entry.name and day < before.isoformat() and entry.is_dir():
+                    found.add(day)
+    return tuple(sorted(found))
+
+
 def compact(
     root: Path | str,
     *,
@@ -148,11 +163,14 @@ def compact(
     dates: tuple[str, ...] = (),
     symbols: tuple[str, ...] = (),
     compression: str = "zstd",
+    should_stop: Callable[[], bool] | None = None,
 ) -> list[PartitionCompaction]:
     """Merge every partition's parts into one, partition by partition; return what was done.
 
     ``dates`` (``YYYY-MM-DD``) and ``symbols`` restrict the partitions; empty means all.
-    A partition with a single part is left alone.
+    A partition with a single part is left alone. ``should_stop`` is asked between
+    partitions and between the row groups a partition's merge reads: once it says yes, the
+    partition being merged is left as it was and the partitions done are returned.
 
     Raises:
         CompactionBusy: another compaction of ``root`` runs.
@@ -169,13 +187,20 @@ def compact(
         intent_path = root / TMP_DIR / _INTENT
         _finish(root, intent_path)
         for directory in _partitions(root, datasets):
+            if should_stop is not None and should_stop():
+                break
             day = _value(directory if directory.name.startswith("date=") else directory.parent)
             if dates and day not in dates:
                 continue
             symbol = _value(directory) if directory.name.startswith("symbol=") else None
             if symbols and symbol is not None and symbol not in symbols:
                 continue
-            done.append(_compact_partition(root, directory, intent_path, compression))
+            try:
+                done.append(
+                    _compact_partition(root, directory, intent_path, compression, should_stop)
+                )
+            except _Stopped:
+                break
     return done
 
 
@@ -183,8 +208,16 @@ def _value(directory: Path) -> str:
     return directory.name.partition("=")[2]
 
 
+class _Stopped(Exception):
+    """A compaction asked to stop gave up the partition it was merging."""
+
+
 def _compact_partition(
-    root: Path, directory: Path, intent_path: Path, compression: str
+    root: Path,
+    directory: Path,
+    intent_path: Path,
+    compression: str,
+    should_stop: Callable[[], bool] | None = None,
 ) -> PartitionCompaction:
     named: list[tuple[PartName, Path]] = []
     for entry in directory.iterdir():
@@ -213,7 +246,9 @@ def _compact_partition(
     with storage_errors("compacting", directory):
         tmp = new_tmp_path(root, ".parquet.tmp")
         try:
-            _merge_parts(tmp, dataset, list(zip(inputs, versions, strict=True)), compression)
+            _merge_parts(
+                tmp, dataset, list(zip(inputs, versions, strict=True)), compression, should_stop
+            )
             if pq.read_metadata(tmp).num_rows != rows:
                 raise RecordingFormatError(f"the merged part of {directory} lost rows: aborted")
             intent = {
@@ -265,9 +300,16 @@ def _in_key_order(inputs: list[tuple[Path, int]]) -> bool:
     return True
 
 
-def _merge_parts(tmp: Path, dataset: str, inputs: list[tuple[Path, int]], compression: str) -> None:
+def _merge_parts(
+    tmp: Path,
+    dataset: str,
+    inputs: list[tuple[Path, int]],
+    compression: str,
+    should_stop: Callable[[], bool] | None,
+) -> None:
     # Stream the inputs' rows into full row groups of the merged file, one row group at a
-    # time; declare the key order when the concatenation keeps it.
+    # time; declare the key order when the concatenation keeps it. Asked to stop, it gives
+    # up the merged file (raises _Stopped) between row groups.
     schema = schema_for(dataset)
     options = write_options(schema, compression, key_sorted=_in_key_order(inputs))
     with open(tmp, "wb") as handle:
@@ -275,6 +317,8 @@ def _merge_parts(tmp: Path, dataset: str, inputs: list[tuple[Path, int]], compre
             pending: list[pa.Table] = []
             held = 0
             for version, group in _row_groups(inputs, None):
+                if should_stop is not None and should_stop():
+                    raise _Stopped
                 pending.append(group.cast(schema_for(dataset, version)).cast(schema))
                 held += group.num_rows
                 while held >= ROW_GROUP_ROWS:

@@ -28,6 +28,13 @@ class StorageConfig:
     ``max_pending_records`` bounds the records accepted but not yet journaled: beyond it
     :meth:`~recorder.sink.Sink.put` waits until the journal catches up (block and count).
     ``max_unpublished_segments`` bounds the rotated segments waiting for Parquet the same way.
+
+    ``compact_days``: once a UTC day is over, each of its partitions is merged into one part
+    (:func:`recorder.compact.compact`, rows unchanged), so a capture of months stays a few
+    files per partition and day instead of one per rotation. It runs on a thread of its
+    own: at start for every earlier day, then after each midnight, once the first segment
+    begun after it is published (records received before midnight but accepted after its
+    rotation are then in), for that day and the one before it.
     """
 
     flush_interval_ms: int = 250
@@ -36,6 +43,7 @@ class StorageConfig:
     compression: str = "zstd"
     max_pending_records: int = 100_000
     max_unpublished_segments: int = 4
+    compact_days: bool = True
 
     def __post_init__(self) -> None:
         if self.compression not in COMPRESSIONS:

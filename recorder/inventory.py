@@ -6,6 +6,7 @@ can run beside a live recorder (it then sees the parts published so far).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,7 +16,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from recorder.layout import parse_part_name
-from recorder.parts import read_part
+from recorder.parts import read_listed, read_part
 from recorder.schema import DATASETS
 
 __all__ = ["DatasetSummary", "Gap", "PartitionInfo", "open_gaps", "partitions", "summarize"]
@@ -66,7 +67,10 @@ class Gap:
 
 def partitions(root: Path | str) -> list[PartitionInfo]:
     """Return every partition under ``root``, by dataset, date and symbol."""
-    root = Path(root)
+    return read_listed(functools.partial(_partitions, Path(root)))
+
+
+def _partitions(root: Path) -> list[PartitionInfo]:
     out: list[PartitionInfo] = []
     for dataset in DATASETS:
         base = root / dataset
@@ -130,10 +134,15 @@ def open_gaps(root: Path | str) -> list[Gap]:
     detection, such as a restart's backfill, closes only the gaps detected before it ended).
     """
     base = Path(root) / "events"
-    rows: list[dict[str, Any]] = []
-    if base.is_dir():
-        for path in base.rglob("part-*.parquet"):
-            rows += read_part(path).to_pylist()
+
+    def read() -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        if base.is_dir():
+            for path in base.rglob("part-*.parquet"):
+                found += read_part(path).to_pylist()
+        return found
+
+    rows = read_listed(read)
     rows.sort(key=lambda r: (r["received_ns"], r["session_id"], r["seq"]))
     gaps: list[tuple[dict[str, Any], bool]] = []  # (event, open)
     for row in rows:

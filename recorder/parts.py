@@ -25,11 +25,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -46,6 +46,7 @@ __all__ = [
     "existing_keys",
     "key_sorted",
     "publish_table",
+    "read_listed",
     "read_part",
     "split_partitions",
     "write_options",
@@ -64,6 +65,9 @@ _EPOCH: Final = date(1970, 1, 1)
 _KEY: Final = ("session_id", "seq")
 _STATISTICS: Final = frozenset({"session_id", "seq", "received_ns", "symbol", "sequential_id"})
 _DELTA: Final = ("seq", "received_ns")
+_RELISTS: Final = 10
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,18 +187,22 @@ def read_part(path: Path, columns: list[str] | None = None) -> pa.Table:
     return pq.read_table(path, columns=columns, partitioning=None)
 
 
-def existing_keys(directory: Path, first_ns: int, last_ns: int) -> pa.Table:
-    """Return the ``(session_id, seq)`` keys already stored in ``directory``'s parts whose
-    receive-time range overlaps ``[first_ns, last_ns]``.
-
-    A part that vanishes while being read (a compaction replaced it) restarts the listing.
-    """
-    for _ in range(10):
+def read_listed(read: Callable[[], _T]) -> _T:
+    """Return ``read()``, a read of parts it lists itself, listing and reading again when a
+    listed part vanished meanwhile (a compaction replaced it by a merged part holding the same
+    rows, which the next listing finds). After ten such restarts the error is raised."""
+    for _ in range(_RELISTS):
         try:
-            return _keys_once(directory, first_ns, last_ns)
+            return read()
         except FileNotFoundError:
             continue
-    return _keys_once(directory, first_ns, last_ns)
+    return read()
+
+
+def existing_keys(directory: Path, first_ns: int, last_ns: int) -> pa.Table:
+    """Return the ``(session_id, seq)`` keys already stored in ``directory``'s parts whose
+    receive-time range overlaps ``[first_ns, last_ns]`` (:func:`read_listed`)."""
+    return read_listed(lambda: _keys_once(directory, first_ns, last_ns))
 
 
 def _keys_once(directory: Path, first_ns: int, last_ns: int) -> pa.Table:

@@ -15,6 +15,10 @@ Records are never dropped.
 A :class:`~recorder.errors.StorageError` (full disk, unwritable directory) stops the sink:
 it leaves the sink's context as that error, what was journaled stays for recovery, and no
 partial Parquet file exists under a final name.
+
+With ``compact_days`` (:class:`~recorder.config.StorageConfig`), a compactor task has a
+third thread merge each finished UTC day's partitions into one part each. Its failures are
+logged, never fatal: the capture goes on, and the next day's pass tries again.
 """
 
 from __future__ import annotations
@@ -23,16 +27,19 @@ import asyncio
 import contextlib
 import functools
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
 import pyarrow as pa
 
+from recorder.compact import CompactionBusy, PartitionCompaction, compact, recorded_days
 from recorder.config import StorageConfig
 from recorder.errors import RecorderError, StorageError
 from recorder.journal import JournalSegment, PublishResult, publish_segment
@@ -65,6 +72,8 @@ class SinkStatistics:
     put_waits: int
     last_flush_ns: int | None
     last_flush_age_s: float | None
+    partitions_compacted: int = 0
+    """Partitions of finished days merged into one part by this sink (``compact_days``)."""
 
 
 @dataclass(slots=True)
@@ -164,6 +173,18 @@ class Sink:
         # each thread's allocator reuses its own memory from one rotation to the next.
         self._journal_thread = ThreadPoolExecutor(1, thread_name_prefix="tape-journal")
         self._publish_thread = ThreadPoolExecutor(1, thread_name_prefix="tape-publish")
+        self._compact_thread = (
+            ThreadPoolExecutor(1, thread_name_prefix="tape-compact")
+            if self._config.compact_days
+            else None
+        )
+        self._compact_stop = threading.Event()
+        self._compact_wake = asyncio.Event()
+        self._compact_before: date | None = None  # every day before it is over
+        self._compacted_through: date | None = None
+        self._day_ends: list[tuple[date, int]] = []  # (new day, segments published then)
+        self._rotations = 0
+        self._partitions_compacted = 0
         self._journaled = 0
         self._journal_bytes = 0
         self._parquet_bytes = 0
@@ -194,6 +215,10 @@ class Sink:
         self._tasks = await self._stack.enter_async_context(asyncio.TaskGroup())
         self._tasks.create_task(self._flusher(), name="recorder-flusher")
         self._tasks.create_task(self._publisher(), name="recorder-publisher")
+        if self._compact_thread is not None:
+            self._compact_before = date_of_ns(self._clock_ns())
+            self._compact_wake.set()
+            self._tasks.create_task(self._compactor(), name="recorder-compactor")
         return self
 
     async def __aexit__(
@@ -217,6 +242,8 @@ class Sink:
         self._closing = True
         self._fast = {}
         self._wake.set()
+        self._compact_stop.set()
+        self._compact_wake.set()
         try:
             try:
                 # Whatever ended the caller's block, flush and publish what was accepted: the
@@ -234,6 +261,8 @@ class Sink:
             self._state = "closed"
             self._journal_thread.shutdown(wait=False)
             self._publish_thread.shutdown(wait=False)
+            if self._compact_thread is not None:
+                self._compact_thread.shutdown(wait=False)
 
     @staticmethod
     async def _in(
@@ -316,6 +345,7 @@ class Sink:
             last_flush_age_s=(
                 None if self._last_flush_at is None else time.monotonic() - self._last_flush_at
             ),
+            partitions_compacted=self._partitions_compacted,
         )
 
     def _rotation_due(self) -> bool:
@@ -357,7 +387,13 @@ class Sink:
                 self._flushed.notify_all()
             if closed is not None:
                 self._segment_started = time.monotonic()
-                self._segment_day = date_of_ns(self._clock_ns())
+                day = date_of_ns(self._clock_ns())
+                if day != self._segment_day:
+                    # The days before ``day`` are over once the segment after this one is
+                    # published: it holds what was received before midnight, accepted after.
+                    self._day_ends.append((day, self._rotations + 2))
+                self._segment_day = day
+                self._rotations += 1
                 await self._segments.put(closed)
             if final:
                 await self._segments.put(None)
@@ -368,6 +404,65 @@ class Sink:
             result = await self._in(self._publish_thread, self._publish, path)
             self._account(result)
             await self._in(self._publish_thread, write_session, self._root, self._manifest_now())
+            while self._day_ends and self._day_ends[0][1] <= self._published:
+                self._compact_before = self._day_ends.pop(0)[0]
+                self._compact_wake.set()
+
+    async def _compactor(self) -> None:
+        # Merge the partitions of the days before ``_compact_before``: at start every such
+        # day, then the day just over and the one before it (a late part of that one).
+        assert self._compact_thread is not None
+        while True:
+            await self._compact_wake.wait()
+            self._compact_wake.clear()
+            before = self._compact_before
+            if self._closing or before is None:
+                return
+            since = self._compacted_through
+            first = None if since is None else (since - timedelta(days=1)).isoformat()
+            try:
+                done = await self._in(self._compact_thread, self._compact_days, before, first)
+            except CompactionBusy:
+                _log.info(
+                    "another compaction of %s runs: the days before %s are left to it",
+                    self._root,
+                    before,
+                )
+                continue
+            except Exception:  # maintenance beside the capture: never stops it
+                _log.error(
+                    "compacting the days before %s failed; recording goes on, the next "
+                    "day tries again",
+                    before,
+                    exc_info=True,
+                )
+                continue
+            merged = [c for c in done if c.output is not None]
+            self._partitions_compacted += len(merged)
+            if merged:
+                _log.info(
+                    "compacted %d partitions of the days before %s: %d parts into %d",
+                    len(merged),
+                    before,
+                    sum(len(c.inputs) for c in merged),
+                    len(merged),
+                )
+            if not self._compact_stop.is_set():
+                self._compacted_through = before
+
+    def _compact_days(self, before: date, first: str | None) -> list[PartitionCompaction]:
+        # On the compaction thread: the recorded days before ``before`` (from ``first`` on).
+        days = tuple(
+            day for day in recorded_days(self._root, before=before) if first is None or day >= first
+        )
+        if not days:
+            return []  # (no dates would mean every partition)
+        return compact(
+            self._root,
+            dates=days,
+            compression=self._config.compression,
+            should_stop=self._compact_stop.is_set,
+        )
 
     def _publish(self, path: Path) -> PublishResult:
         # On the publish thread: the segment's parts, then the memory they took back to the OS.

@@ -22,6 +22,7 @@ of it into the current schema. Version 1 is the current one.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 from collections.abc import Callable, Iterator, Sequence
@@ -37,6 +38,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from recorder.layout import MANIFEST_FILE, date_of_ns, parse_part_name
+from recorder.parts import read_listed
 from recorder.schema import (
     DATASET_KEY,
     DATASETS,
@@ -207,13 +209,18 @@ def _dirs(parent: Path, pattern: re.Pattern[str]) -> list[tuple[str, Path]]:
 
 
 def discover(selection: Selection, dataset: str) -> list[PartFile]:
-    """Return the part files of ``dataset`` that can hold selected rows, in path order.
+    """Return the part files of ``dataset`` that can hold selected rows, in path order
+    (listed again if a compaction replaces a part meanwhile).
 
     Raises:
         RecordingFormatError: a file's footer is unreadable or names another dataset.
         UnsupportedSchemaVersion: a file was written with a schema version replay does not
             read.
     """
+    return read_listed(functools.partial(_discover, selection, dataset))
+
+
+def _discover(selection: Selection, dataset: str) -> list[PartFile]:
     first_day = date_of_ns(selection.start_ns) if selection.start_ns is not None else None
     last_day = date_of_ns(selection.end_ns - 1) if selection.end_ns is not None else None
     parts: list[PartFile] = []
@@ -268,6 +275,8 @@ def _stat(column: pq.ColumnChunkMetaData) -> tuple[object, object] | None:
 def _read_footer(path: Path, dataset: str, symbol: str | None, selection: Selection) -> PartFile:
     try:
         meta = pq.read_metadata(path)
+    except FileNotFoundError:
+        raise  # listed, then replaced by a compaction: discover lists again
     except (OSError, pa.ArrowInvalid) as exc:
         raise RecordingFormatError(
             path, f"not a readable Parquet file ({exc}); move it out of the recording"
@@ -392,6 +401,12 @@ class Cursor:
                 )
                 return
             table = handle.read_row_groups(indexes, columns=self._read_columns(streaming=False))
+        except FileNotFoundError as exc:
+            raise RecordingFormatError(
+                path,
+                "vanished after the replay opened the recording (a compaction merged it into "
+                "a new part): open the replay again",
+            ) from exc
         except (OSError, pa.ArrowInvalid) as exc:
             raise RecordingFormatError(path, f"cannot be read ({exc}); move it aside") from exc
         table = table.filter(pc.equal(table["session_id"], self.session))

@@ -123,6 +123,12 @@ def _apply_config_file(ctx: click.Context, path: Path | None) -> None:
     show_default=True,
     help="Parquet compression.",
 )
+@click.option(
+    "--no-compact",
+    is_flag=True,
+    help="Leave finished days as rotated (by default each partition of a UTC day is merged "
+    "into one part after midnight, rows unchanged).",
+)
 @click.option("--raw", is_flag=True, help="Also keep every raw frame and REST body.")
 @click.option(
     "--rest-snapshot-interval",
@@ -194,6 +200,7 @@ def record(ctx: click.Context, /, **_: Any) -> None:
                 rotation_interval_s=p["rotation_interval"],
                 rotation_max_bytes=int(p["rotation_size_mb"] * 1024 * 1024),
                 compression=p["compression"],
+                compact_days=not p["no_compact"],
             ),
         )
     except ValueError as exc:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -140,3 +143,11 @@ def event(received_ns: int, kind: EventKind = EventKind.DISCONNECTED) -> Connect
 
 def raw(received_ns: int, payload: bytes = b'{"ty":"trade"}') -> RawFrame:
     return RawFrame(source="websocket", endpoint="ws-0", payload=payload, received_ns=received_ns)
+
+
+async def until(predicate: Callable[[], object], timeout_s: float = 60) -> None:
+    """Wait until ``predicate()`` is true; fail the test after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from recorder_factories import BASE_NS, raw
+from recorder_factories import BASE_NS, raw, until
 
 from backbone.client import MarketDataBackbone
 from backbone.config import BackboneConfig
@@ -21,13 +20,6 @@ from recorder.metrics import MetricsServer
 from recorder.raw import RawTap
 from simulator import Exchange, ScaledClock
 from tape.record_status import PlainStatus, RichStatus, render
-
-
-async def _until(predicate: Any, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
 
 
 async def test_quote_mode_follows_listings_and_delistings(tmp_path: Path) -> None:
@@ -52,10 +44,10 @@ async def test_quote_mode_follows_listings_and_delistings(tmp_path: Path) -> Non
     ):
         assert recorder.symbols == ("KRW-BTC", "KRW-ETH")
         ex.list_market("KRW-XRP")
-        await _until(lambda: "KRW-XRP" in recorder.symbols)
-        await _until(lambda: "KRW-XRP" in seen)
+        await until(lambda: "KRW-XRP" in recorder.symbols)
+        await until(lambda: "KRW-XRP" in seen)
         ex.delist_market("KRW-ETH")
-        await _until(lambda: "KRW-ETH" not in recorder.symbols)
+        await until(lambda: "KRW-ETH" not in recorder.symbols)
         assert recorder.symbols == ("KRW-BTC", "KRW-XRP")
         assert "BTC-ETH" not in seen
 
@@ -74,8 +66,8 @@ async def test_metrics_and_health_are_served(tmp_path: Path) -> None:
         MetricsServer(recorder.statistics, port=0) as server,
         aiohttp.ClientSession() as http,
     ):
-        await _until(lambda: recorder.statistics().accepted.get("trade", 0) > 0)
-        await _until(lambda: recorder.statistics().sink.last_flush_age_s is not None)
+        await until(lambda: recorder.statistics().accepted.get("trade", 0) > 0)
+        await until(lambda: recorder.statistics().sink.last_flush_age_s is not None)
         async with http.get(f"http://127.0.0.1:{server.port}/metrics") as response:
             body = await response.text()
         assert response.status == 200

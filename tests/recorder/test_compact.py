@@ -16,7 +16,7 @@ from recorder import parts, recover, write_recording
 from recorder.compact import CompactionBusy, _compaction_lock, compact, tidy
 from recorder.journal import JournalSegment
 from recorder.layout import parse_part_name
-from recorder.parts import read_part
+from recorder.parts import read_listed, read_part
 from recorder.rows import to_batch
 
 SECOND = 1_000_000_000
@@ -178,3 +178,40 @@ def test_parts_of_overlapping_sessions_keep_their_order_and_declare_none(tmp_pat
     (part,) = directory.glob("part-*.parquet")
     assert read_part(part).equals(before)
     assert all(not g.sorting_columns for g in _row_groups(part))
+
+
+def test_a_read_of_listed_parts_lists_again_when_one_vanished() -> None:
+    tries: list[int] = []
+
+    def read() -> str:
+        tries.append(1)
+        if len(tries) < 3:
+            raise FileNotFoundError("part-1-2.parquet")  # replaced by a merged part
+        return "rows"
+
+    assert read_listed(read) == "rows" and len(tries) == 3
+
+    def gone() -> str:
+        tries.append(1)
+        raise FileNotFoundError("part-1-2.parquet")
+
+    tries.clear()
+    with pytest.raises(FileNotFoundError):
+        read_listed(gone)
+    assert len(tries) == 11  # ten lists again, then the error
+
+
+def test_a_compaction_asked_to_stop_leaves_the_partition_it_was_merging(tmp_path: Path) -> None:
+    _sessions(tmp_path, 3)
+    before = {d: sorted(d.iterdir()) for d in _directories(tmp_path)}
+    asked: list[int] = []
+
+    def should_stop() -> bool:
+        asked.append(1)
+        return len(asked) > 3  # partition 1, its first row group, its second: then stop
+
+    done = compact(tmp_path, should_stop=should_stop)
+    assert done == []  # the first partition was being merged: given up, not half done
+    assert {d: sorted(d.iterdir()) for d in _directories(tmp_path)} == before
+    assert [p.name for p in (tmp_path / "_tmp").iterdir()] == [".compact.lock"]
+    assert len(compact(tmp_path)) == len(before)  # a later compaction does the work

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 import pytest
+from recorder_factories import until
 
 from backbone.client import MarketDataBackbone
 from backbone.config import ChannelStrategy
@@ -21,13 +20,6 @@ from replay import ReplayBackbone
 from simulator import Exchange, ScaledClock
 
 MARKETS = ["KRW-BTC", "KRW-ETH", "KRW-XRP"]
-
-
-async def _until(predicate: Any, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
 
 
 def _rows(root: Path, dataset: str) -> pa.Table:
@@ -64,7 +56,7 @@ async def test_snapshots_batch_every_symbol_and_keep_their_share_of_the_budget(
     ):
         async with Recorder(backbone, tmp_path, config=config) as recorder:
             started = time.monotonic()
-            await _until(lambda: recorder.accepted().get("rest_ticker", 0) >= 5 * len(MARKETS))
+            await until(lambda: recorder.accepted().get("rest_ticker", 0) >= 5 * len(MARKETS))
             elapsed_s = time.monotonic() - started
             stats = recorder.statistics()
         polled = backbone.statistics()
@@ -95,12 +87,12 @@ async def test_a_batch_that_a_delisted_market_fails_is_split(tmp_path: Path) -> 
         MarketDataBackbone(ex.rest_url, ex.ws_url, config=budget) as backbone,
         Recorder(backbone, tmp_path, config=config) as recorder,
     ):
-        await _until(lambda: recorder.accepted().get("rest_ticker", 0) >= len(MARKETS))
+        await until(lambda: recorder.accepted().get("rest_ticker", 0) >= len(MARKETS))
         ex.delist_market("KRW-ETH")
-        await _until(lambda: recorder.statistics().rest_errors >= 2)
+        await until(lambda: recorder.statistics().rest_errors >= 2)
         failed_ns = time.time_ns()
         after = recorder.accepted().get("rest_ticker", 0)
-        await _until(lambda: recorder.accepted().get("rest_ticker", 0) >= after + 4)
+        await until(lambda: recorder.accepted().get("rest_ticker", 0) >= after + 4)
     late = _requests(_rows(tmp_path, "rest_ticker"))
     answered = {s for start, symbols in late.items() if start > failed_ns for s in symbols}
     assert answered == {"KRW-BTC", "KRW-XRP"}  # the others still get their snapshots
@@ -122,9 +114,9 @@ async def test_the_manifest_names_the_markets_replay_returns(tmp_path: Path) -> 
         traded: set[str] = set()
         on_record = lambda record, seq: traded.add(getattr(record, "symbol", ""))  # noqa: E731
         async with Recorder(backbone, tmp_path, config=config, on_record=on_record):
-            await _until(lambda: "KRW-BTC" in traded)
+            await until(lambda: "KRW-BTC" in traded)
             ex.list_market("KRW-XRP", korean_name="리플", english_name="XRP")
-            await _until(lambda: "KRW-XRP" in traded)
+            await until(lambda: "KRW-XRP" in traded)
     (manifest,) = (tmp_path / "_sessions").glob("*.json")
     body = json.loads(manifest.read_text(encoding="utf-8"))
     assert body["symbols"] == ["KRW-BTC", "KRW-ETH", "KRW-XRP"]

@@ -9,6 +9,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 from click.testing import CliRunner
+from recorder_factories import until
 
 from backbone.client import MarketDataBackbone
 from backbone.config import BackboneConfig
@@ -60,21 +61,11 @@ async def _record_with_raw(root: Path) -> int:
     ):
         recorder = Recorder(backbone, root, config=config, on_record=seen, raw_tap=tap)
         async with recorder:
-            await _until(lambda: len(trades) >= 30)
+            await until(lambda: len(trades) >= 30)
             ex.faults.apply("disconnect")
-            await _until(lambda: bool(reconnects) and len(trades) >= 60)
-            await _until(lambda: recorder.statistics().rest_snapshots >= 10)
+            await until(lambda: bool(reconnects) and len(trades) >= 60)
+            await until(lambda: recorder.statistics().rest_snapshots >= 10)
     return len(trades)
-
-
-async def _until(predicate: Any, timeout_s: float = 60) -> None:
-    import asyncio
-    import time
-
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
 
 
 async def test_renormalizing_with_the_same_decoder_reproduces_every_row(tmp_path: Path) -> None:

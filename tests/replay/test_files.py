@@ -181,3 +181,18 @@ def test_a_declared_seq_order_is_trusted_and_still_checked(tmp_path: Path) -> No
     pq.write_table(table.take(list(range(table.num_rows))[::-1]), part, sorting_columns=declared)
     with pytest.raises(RecordingFormatError, match="not in seq order"):
         asyncio.run(run())  # declared but false: the batch check still refuses it
+
+
+def test_a_part_gone_after_opening_is_named_with_what_to_do(
+    recording: tuple[Path, list[Record]],
+) -> None:
+    # What a compaction does between a replay's opening and its reading of the file.
+    from replay import scan_batches
+
+    root, _ = recording
+    batches = scan_batches(root, "trade")  # the files are found now, read as iterated
+    part = _first_part(root, "trade")
+    part.unlink()
+    with pytest.raises(RecordingFormatError, match="vanished after the replay opened") as caught:
+        list(batches)
+    assert caught.value.path == part
