@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 
 from backbone import MarketDataBackbone
 from recorder.capture import Recorder
-from recorder.compact import compact
+from recorder.compaction import compact
 from recorder.config import RecorderConfig, StorageConfig
 from recorder.schema import DATASETS
 

@@ -8,7 +8,7 @@ orderbooks over four markets, the partitions rotated into parts as a live record
 the ratio (goal: the larger within 10 % of the smaller), with the peak of a process that only
 imports tape as the floor. Two layouts: parts rotated as the live recorder writes them (a
 longer recording has more parts), and the same parts merged by the recorder's own
-compaction (``recorder.compact.compact``, what ``tape compact`` runs: one part per
+compaction (``recorder.compaction.compact``, what ``tape compact`` runs: one part per
 partition, so a longer recording has larger files, in row groups of at most 65,536 rows).
 
     python benchmarks/bench_replay_memory.py [--records 100000]
@@ -27,7 +27,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from backbone.models import OrderbookData, Record, TickerData, TradeData
-from recorder.compact import compact
+from recorder.compaction import compact
 from recorder.parts import publish_table
 from recorder.rows import dataset_of, to_table
 

@@ -26,7 +26,7 @@ from bench_capture_memory import sizes
 
 from backbone import MarketDataBackbone
 from recorder.capture import Recorder
-from recorder.compact import compact
+from recorder.compaction import compact
 from recorder.config import RecorderConfig, StorageConfig
 from recorder.parts import read_part, write_parquet
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from recorder.capture import Recorder, RecorderStatistics
-    from recorder.compact import compact
+    from recorder.compaction import compact
     from recorder.config import RecorderConfig, StorageConfig
     from recorder.errors import (
         RecorderError,
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from recorder.manifest import SessionManifest, read_sessions
     from recorder.raw import RawTap
     from recorder.recording import RecordingSummary, recover, write_recording
-    from recorder.renormalize import renormalize
+    from recorder.renormalization import renormalize
     from recorder.rows import RestSnapshot, dataset_of, from_table, to_batch, to_table
     from recorder.session import RecordingSession
 
@@ -78,8 +78,8 @@ _HOME = {
     "RecorderStatistics": "recorder.capture",
     "RecordingSession": "recorder.session",
     "StorageConfig": "recorder.config",
-    "compact": "recorder.compact",
-    "renormalize": "recorder.renormalize",
+    "compact": "recorder.compaction",
+    "renormalize": "recorder.renormalization",
     "RecorderError": "recorder.errors",
     "RecordingFormatError": "recorder.errors",
     "RecordingLocked": "recorder.errors",

@@ -30,7 +30,7 @@ class StorageConfig:
     ``max_unpublished_segments`` bounds the rotated segments waiting for Parquet the same way.
 
     ``compact_days``: once a UTC day is over, each of its partitions is merged into one part
-    (:func:`recorder.compact.compact`, rows unchanged), so a capture of months stays a few
+    (:func:`recorder.compaction.compact`, rows unchanged), so a capture of months stays a few
     files per partition and day instead of one per rotation. It runs on a thread of its
     own: at start for every earlier day, then after each midnight, once the first segment
     begun after it is published (records received before midnight but accepted after its

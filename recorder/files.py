@@ -172,7 +172,7 @@ def atomic_write_bytes(root: Path, final: Path, data: bytes) -> None:
 def clean_tmp(root: Path) -> int:
     """Delete the debris a crash left in ``<root>/_tmp/``; return how many files went.
 
-    Call it only when no writer uses ``_tmp/``: :func:`recorder.compact.tidy` does.
+    Call it only when no writer uses ``_tmp/``: :func:`recorder.compaction.tidy` does.
     """
     tmp = root / TMP_DIR
     if not tmp.is_dir():

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from recorder.compact import tidy
+from recorder.compaction import tidy
 from recorder.journal import PublishResult, publish_segment, segments
 from recorder.layout import session_manifest_path
 from recorder.lock import DirectoryLock

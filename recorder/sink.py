@@ -39,7 +39,7 @@ from typing import Any, TypeVar
 
 import pyarrow as pa
 
-from recorder.compact import CompactionBusy, PartitionCompaction, compact, recorded_days
+from recorder.compaction import CompactionBusy, PartitionCompaction, compact, recorded_days
 from recorder.config import StorageConfig
 from recorder.errors import RecorderError, StorageError
 from recorder.journal import JournalSegment, PublishResult, publish_segment

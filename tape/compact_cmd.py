@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from recorder.compact import compact as compact_root
+from recorder.compaction import compact as compact_root
 from recorder.errors import RecorderError
 from recorder.layout import MANIFEST_FILE
 from recorder.parts import COMPRESSIONS

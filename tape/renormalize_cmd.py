@@ -8,7 +8,7 @@ import click
 
 from recorder.errors import RecorderError
 from recorder.parts import COMPRESSIONS
-from recorder.renormalize import renormalize as renormalize_recording
+from recorder.renormalization import renormalize as renormalize_recording
 
 
 @click.command("renormalize")

@@ -13,14 +13,14 @@ import pytest
 from recorder_factories import BASE_NS, event, orderbook, ticker, trade
 
 from recorder import parts, recover, write_recording
-from recorder.compact import CompactionBusy, _compaction_lock, compact, tidy
+from recorder.compaction import CompactionBusy, _compaction_lock, compact, tidy
 from recorder.journal import JournalSegment
 from recorder.layout import parse_part_name
 from recorder.parts import read_listed, read_part
 from recorder.rows import to_batch
 
 SECOND = 1_000_000_000
-compact_module = importlib.import_module("recorder.compact")  # the module, not the function
+compact_module = importlib.import_module("recorder.compaction")  # the module, not the function
 
 
 def _sessions(root: Path, count: int) -> None:

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 from recorder_factories import BASE_NS, trade, until
 
-from recorder.compact import _compaction_lock
+from recorder.compaction import _compaction_lock
 from recorder.config import StorageConfig
 from recorder.layout import date_of_ns
 from recorder.manifest import SessionManifest, ensure_root

@@ -20,7 +20,7 @@ from recorder.capture import Recorder
 from recorder.config import RecorderConfig, StorageConfig
 from recorder.parts import read_part
 from recorder.raw import RawTap
-from recorder.renormalize import renormalize
+from recorder.renormalization import renormalize
 from simulator import Exchange, ScaledClock
 from tape.cli import main
 

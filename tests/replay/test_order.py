@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from replay_factories import BASE_NS, Market, write_parts
 
 from backbone.models import ConnectionEvent, Record, TradeData
-from recorder.compact import compact
+from recorder.compaction import compact
 from recorder.layout import partition_path
 from recorder.rows import dataset_of, symbol_of, to_table
 from replay import ReplayBackbone, replay_digest, scan, scan_batches
