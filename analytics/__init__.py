@@ -17,9 +17,15 @@ modules. :func:`render_report` writes the self-contained HTML report.
 from __future__ import annotations
 
 from analytics.checks import CHECKS_SCHEMA_VERSION, DEFAULT_LIMIT, check_schema, run_checks
-from analytics.errors import AnalyticsError, BadThreshold, NotARecording, UnreadableRecording
+from analytics.errors import (
+    AnalyticsError,
+    BadThreshold,
+    NotARecording,
+    RecordingChanged,
+    UnreadableRecording,
+)
 from analytics.queries import NamedQuery
-from analytics.recording import MeasureConfig, Recording, Selection
+from analytics.recording import MeasureConfig, Recording, Selection, read_consistently
 from analytics.thresholds import Breach, Threshold, breaches, metric_paths
 
 __all__ = [
@@ -32,11 +38,13 @@ __all__ = [
     "NamedQuery",
     "NotARecording",
     "Recording",
+    "RecordingChanged",
     "Selection",
     "Threshold",
     "UnreadableRecording",
     "breaches",
     "check_schema",
     "metric_paths",
+    "read_consistently",
     "run_checks",
 ]

@@ -5,12 +5,19 @@
     AnalyticsError                 base: nothing here is retried
     ├── NotARecording              the folder holds no tape recording: pass the right one
     ├── UnreadableRecording        a file's schema version is unknown: upgrade tape
+    ├── RecordingChanged           files kept vanishing while read (compactions): run again
     └── BadThreshold               a ``METRIC>VALUE`` expression is wrong: fix the expression
 """
 
 from __future__ import annotations
 
-__all__ = ["AnalyticsError", "BadThreshold", "NotARecording", "UnreadableRecording"]
+__all__ = [
+    "AnalyticsError",
+    "BadThreshold",
+    "NotARecording",
+    "RecordingChanged",
+    "UnreadableRecording",
+]
 
 
 class AnalyticsError(Exception):
@@ -23,6 +30,11 @@ class NotARecording(AnalyticsError):
 
 class UnreadableRecording(AnalyticsError):
     """The recording holds files this tape cannot read (unknown schema version): upgrade tape."""
+
+
+class RecordingChanged(AnalyticsError):
+    """Files of the recording vanished while they were read, run after run (a compaction
+    replaced them): run again once it is done."""
 
 
 class BadThreshold(AnalyticsError):

@@ -9,17 +9,17 @@ copied: each relation is computed when it is read.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, Self
+from typing import TYPE_CHECKING, Any, Final, Self, TypeVar
 
 import duckdb
 
-from analytics.errors import NotARecording, UnreadableRecording
+from analytics.errors import NotARecording, RecordingChanged, UnreadableRecording
 from analytics.queries import NamedQuery, load_queries
 from recorder.layout import MANIFEST_FILE, parse_part_name
 from recorder.schema import (
@@ -34,7 +34,7 @@ from recorder.schema import (
 if TYPE_CHECKING:
     import polars as pl
 
-__all__ = ["MEASURE_FILES", "MeasureConfig", "Recording", "Selection"]
+__all__ = ["MEASURE_FILES", "MeasureConfig", "Recording", "Selection", "read_consistently"]
 
 MEASURE_FILES: Final = (
     "consistency.sql",
@@ -366,3 +366,30 @@ class Recording:
                 schema_version_of(metadata)
             except UnknownSchemaVersion as exc:
                 raise UnreadableRecording(f"{name}: {exc}") from exc
+
+
+_T = TypeVar("_T")
+_READ_ATTEMPTS: Final = 3
+_VANISHED: Final = ("No files found that match the pattern", "No such file or directory")
+
+
+def read_consistently(work: Callable[[], _T]) -> _T:
+    """Return ``work()``, a function that opens a :class:`Recording` and reads it, run
+    again when a file it had listed vanished before DuckDB read it (a compaction, such as
+    the one a running recorder does after midnight UTC, merged it into a new part).
+
+    Raises:
+        RecordingChanged: files vanished in each of three runs.
+    """
+    for _ in range(_READ_ATTEMPTS):
+        try:
+            return work()
+        except duckdb.IOException as exc:
+            if not any(text in str(exc) for text in _VANISHED):
+                raise
+            last = exc
+    raise RecordingChanged(
+        f"files of the recording vanished while they were read, {_READ_ATTEMPTS} times "
+        f"({str(last).splitlines()[0]}): a compaction is replacing them; run again once it "
+        "is done"
+    ) from last

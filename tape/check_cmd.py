@@ -6,6 +6,7 @@ import json
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -18,6 +19,7 @@ from analytics import (
     Selection,
     Threshold,
     breaches,
+    read_consistently,
     run_checks,
 )
 from analytics.summary import summary_lines
@@ -143,10 +145,14 @@ def check(
     """
     thresholds = _thresholds(fail_on)
     selection = build_selection(symbols, start, end)
+
+    def checked() -> dict[str, Any]:
+        with Recording(directory, selection, config) as recording:
+            return run_checks(recording, limit=limit)
+
     try:
         config = build_config(late_after, silent_after)
-        with Recording(directory, selection, config) as recording:
-            checks = run_checks(recording, limit=limit)
+        checks = read_consistently(checked)
     except AnalyticsError as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import click
 
-from analytics import AnalyticsError, Recording, run_checks
+from analytics import AnalyticsError, Recording, read_consistently, run_checks
 from analytics.report import render_report
 from analytics.summary import findings
 from tape.check_cmd import build_config, build_selection, measure_options
@@ -42,10 +43,14 @@ def report(
     The file holds everything inline (charts are SVG): open it in any browser, offline.
     """
     selection = build_selection(symbols, start, end)
-    try:
+
+    def reported() -> tuple[dict[str, Any], str]:
         with Recording(directory, selection, build_config(late_after, silent_after)) as recording:
             checks = run_checks(recording)
-            page = render_report(recording, checks)
+            return checks, render_report(recording, checks)
+
+    try:
+        checks, page = read_consistently(reported)
     except AnalyticsError as exc:
         raise click.ClickException(str(exc)) from None
     output.parent.mkdir(parents=True, exist_ok=True)

@@ -169,3 +169,47 @@ def test_only_the_selected_files_are_read(tmp_path: Path) -> None:
     with Recording(tmp_path, Selection(symbols=(A, B), start=at(day + 2 * S))) as recording:
         assert count(recording, "trade") == 0  # no file selected: the empty view
         assert recording.one("integrity_summary")["out_of_order"] == 0
+
+
+def _sessions_of_parts(root: Path) -> Path:
+    # Three sessions, so each partition holds three parts a compaction merges into one.
+    for n in range(3):
+        synth = Synth(root, session_id=f"s{n}")
+        for i in range(5):
+            synth.add(
+                "trade", received_ns=T0_NS + (n * 10 + i) * S, symbol=A, sequential_id=n * 10 + i
+            )
+        synth.write()
+    return root
+
+
+def test_a_check_is_run_again_when_a_compaction_replaced_its_files(tmp_path: Path) -> None:
+    from analytics import read_consistently
+    from recorder import compact
+
+    root = _sessions_of_parts(tmp_path)
+    runs: list[int] = []
+
+    def work() -> int:
+        with Recording(root) as recording:  # lists the files
+            if not runs:
+                assert compact(root)  # merged parts replace the listed ones
+            runs.append(1)
+            return count(recording, "trade")
+
+    assert read_consistently(work) == 15
+    assert len(runs) == 2  # the first run met a vanished file, the second read the merged part
+
+
+def test_files_that_keep_vanishing_are_a_clear_error(tmp_path: Path) -> None:
+    from analytics import RecordingChanged, read_consistently
+
+    root = _sessions_of_parts(tmp_path)
+
+    def work() -> int:
+        with Recording(root) as recording:
+            next((root / "trade").rglob("part-*.parquet")).unlink()  # one listed part goes
+            return count(recording, "trade")
+
+    with pytest.raises(RecordingChanged, match="vanished while they were read, 3 times"):
+        read_consistently(work)
