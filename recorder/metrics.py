@@ -55,6 +55,11 @@ class _Collector(Collector):
             ("tape_journal_bytes", "Bytes appended to the journal", stats.sink.journal_bytes),
             ("tape_parquet_bytes", "Bytes of Parquet parts written", stats.sink.parquet_bytes),
             ("tape_parts_written", "Parquet parts written", stats.sink.parts_written),
+            (
+                "tape_partitions_compacted",
+                "Partitions of finished days merged into one part",
+                stats.sink.partitions_compacted,
+            ),
             ("tape_put_waits", "Times capture waited for the journal", stats.sink.put_waits),
         ):
             yield CounterMetricFamily(name, help_, value=value)

@@ -73,6 +73,7 @@ async def test_metrics_and_health_are_served(tmp_path: Path) -> None:
         assert response.status == 200
         assert 'tape_records_accepted_total{dataset="trade"}' in body
         assert "tape_journal_bytes_total" in body
+        assert "tape_partitions_compacted_total 0.0" in body  # no finished day here
         async with http.get(f"http://127.0.0.1:{server.port}/healthz") as response:
             health = await response.json()
         assert response.status == 200 and health["status"] == "ok"
