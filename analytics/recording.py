@@ -385,8 +385,9 @@ def read_consistently(work: Callable[[], _T]) -> _T:
         try:
             return work()
         except duckdb.IOException as exc:
-            if not any(text in str(exc) for text in _VANISHED):
-                raise
+            message = str(exc)
+            if ".parquet" not in message or not any(text in message for text in _VANISHED):
+                raise  # not a part file of the recording that vanished
             last = exc
     raise RecordingChanged(
         f"files of the recording vanished while they were read, {_READ_ATTEMPTS} times "

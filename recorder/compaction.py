@@ -24,6 +24,7 @@ import fcntl
 import json
 import logging
 import os
+import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -46,10 +47,20 @@ from recorder.layout import TMP_DIR, PartName, parse_part_name, partition_path
 from recorder.parts import ROW_GROUP_ROWS, key_sorted, write_options
 from recorder.schema import DATASETS, schema_for, schema_version_of
 
-__all__ = ["CompactionBusy", "PartitionCompaction", "compact", "recorded_days", "tidy"]
+__all__ = [
+    "FREE_MARGIN_BYTES",
+    "CompactionBusy",
+    "PartitionCompaction",
+    "compact",
+    "recorded_days",
+    "tidy",
+]
 
 _log = logging.getLogger(__name__)
 _INTENT = "compact-intent.json"
+FREE_MARGIN_BYTES = 1 << 30
+"""Disk space a compaction leaves free beyond the merged copy it writes (1 GiB), so the
+recorder's journal is not starved by a merge."""
 _LOCK = ".compact.lock"
 
 
@@ -60,12 +71,13 @@ class CompactionBusy(RecorderError):
 @dataclass(frozen=True, slots=True)
 class PartitionCompaction:
     """One partition compacted: its directory, the parts merged and the part that replaced
-    them (``None`` when it was left alone), and the rows it holds."""
+    them (``None`` when it was left alone), and the rows it holds (``None`` when it had one
+    part: not read)."""
 
     directory: Path
     inputs: tuple[Path, ...]
     output: Path | None
-    rows: int
+    rows: int | None
 
 
 @contextlib.contextmanager
@@ -164,13 +176,18 @@ def compact(
     symbols: tuple[str, ...] = (),
     compression: str = "zstd",
     should_stop: Callable[[], bool] | None = None,
+    on_error: Callable[[Path, Exception], None] | None = None,
 ) -> list[PartitionCompaction]:
     """Merge every partition's parts into one, partition by partition; return what was done.
 
     ``dates`` (``YYYY-MM-DD``) and ``symbols`` restrict the partitions; empty means all.
-    A partition with a single part is left alone. ``should_stop`` is asked between
-    partitions and between the row groups a partition's merge reads: once it says yes, the
-    partition being merged is left as it was and the partitions done are returned.
+    A partition with a single part is left alone (its footer is not read), and so is one
+    whose merged copy would not fit on the disk with :data:`FREE_MARGIN_BYTES` to spare (a
+    warning says so). ``should_stop`` is asked between partitions and between the row groups
+    a partition's merge reads: once it says yes, the partition being merged is left as it
+    was and the partitions done are returned. With ``on_error``, a partition that cannot be
+    compacted (an unreadable part, a refused write) is handed to it with the error and the
+    other partitions go on; without it, the error is raised.
 
     Raises:
         CompactionBusy: another compaction of ``root`` runs.
@@ -201,6 +218,10 @@ def compact(
                 )
             except _Stopped:
                 break
+            except (RecorderError, OSError, pa.ArrowException) as exc:
+                if on_error is None:
+                    raise
+                on_error(directory, exc)
     return done
 
 
@@ -227,8 +248,18 @@ def _compact_partition(
     named.sort(key=lambda item: (item[0].first_ns, item[0].last_ns, item[1].name))
     inputs = tuple(path for _, path in named)
     if len(inputs) < 2:
-        rows = sum(pq.read_metadata(p).num_rows for p in inputs)
-        return PartitionCompaction(directory, inputs, None, rows)
+        return PartitionCompaction(directory, inputs, None, None)
+    needed = sum(path.stat().st_size for path in inputs) + FREE_MARGIN_BYTES
+    free = shutil.disk_usage(root).free
+    if free < needed:
+        _log.warning(
+            "%s left as it is: merging its %d parts needs %d MB free, the disk has %d MB",
+            directory,
+            len(inputs),
+            needed >> 20,
+            free >> 20,
+        )
+        return PartitionCompaction(directory, inputs, None, None)
     dataset = directory.relative_to(root).parts[0]
     versions: list[int] = []
     rows = 0
@@ -285,10 +316,12 @@ def _row_groups(
             handle.close()
 
 
-def _in_key_order(inputs: list[tuple[Path, int]]) -> bool:
+def _in_key_order(inputs: list[tuple[Path, int]], should_stop: Callable[[], bool] | None) -> bool:
     # Whether the inputs' rows, concatenated in order, are in (session_id, seq) order.
     previous: tuple[str, int] | None = None
     for _version, keys in _row_groups(inputs, ["session_id", "seq"]):
+        if should_stop is not None and should_stop():
+            raise _Stopped
         if keys.num_rows == 0:
             continue
         if not key_sorted(keys):
@@ -311,7 +344,7 @@ def _merge_parts(
     # time; declare the key order when the concatenation keeps it. Asked to stop, it gives
     # up the merged file (raises _Stopped) between row groups.
     schema = schema_for(dataset)
-    options = write_options(schema, compression, key_sorted=_in_key_order(inputs))
+    options = write_options(schema, compression, key_sorted=_in_key_order(inputs, should_stop))
     with open(tmp, "wb") as handle:
         with pq.ParquetWriter(handle, schema, **options) as writer:
             pending: list[pa.Table] = []

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -187,15 +188,16 @@ def read_part(path: Path, columns: list[str] | None = None) -> pa.Table:
     return pq.read_table(path, columns=columns, partitioning=None)
 
 
-def read_listed(read: Callable[[], _T]) -> _T:
+def read_listed(read: Callable[[], _T], *, first_wait_s: float = 0.01) -> _T:
     """Return ``read()``, a read of parts it lists itself, listing and reading again when a
     listed part vanished meanwhile (a compaction replaced it by a merged part holding the same
-    rows, which the next listing finds). After ten such restarts the error is raised."""
-    for _ in range(_RELISTS):
+    rows, which the next listing finds). The first restart waits ``first_wait_s``, each next
+    one twice as long; after ten (about 10 s in all by default) the error is raised."""
+    for attempt in range(_RELISTS):
         try:
             return read()
         except FileNotFoundError:
-            continue
+            time.sleep(first_wait_s * 2**attempt)
     return read()
 
 

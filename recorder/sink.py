@@ -18,7 +18,9 @@ partial Parquet file exists under a final name.
 
 With ``compact_days`` (:class:`~recorder.config.StorageConfig`), a compactor task has a
 third thread merge each finished UTC day's partitions into one part each. Its failures are
-logged, never fatal: the capture goes on, and the next day's pass tries again.
+logged, never fatal: a partition it cannot merge is left as it was and the others go on; a
+pass that cannot run at all (another compaction holds the root) is tried again after the
+next midnight, with every day since the last pass that ran.
 """
 
 from __future__ import annotations
@@ -74,6 +76,8 @@ class SinkStatistics:
     last_flush_age_s: float | None
     partitions_compacted: int = 0
     """Partitions of finished days merged into one part by this sink (``compact_days``)."""
+    compaction_passes: int = 0
+    """Passes of the compactor that ran to their end (at start, then after each midnight)."""
 
 
 @dataclass(slots=True)
@@ -185,6 +189,7 @@ class Sink:
         self._day_ends: list[tuple[date, int]] = []  # (new day, segments published then)
         self._rotations = 0
         self._partitions_compacted = 0
+        self._compaction_passes = 0
         self._journaled = 0
         self._journal_bytes = 0
         self._parquet_bytes = 0
@@ -346,6 +351,7 @@ class Sink:
                 None if self._last_flush_at is None else time.monotonic() - self._last_flush_at
             ),
             partitions_compacted=self._partitions_compacted,
+            compaction_passes=self._compaction_passes,
         )
 
     def _rotation_due(self) -> bool:
@@ -449,6 +455,7 @@ class Sink:
                 )
             if not self._compact_stop.is_set():
                 self._compacted_through = before
+                self._compaction_passes += 1
 
     def _compact_days(self, before: date, first: str | None) -> list[PartitionCompaction]:
         # On the compaction thread: the recorded days before ``before`` (from ``first`` on).
@@ -462,6 +469,7 @@ class Sink:
             dates=days,
             compression=self._config.compression,
             should_stop=self._compact_stop.is_set,
+            on_error=_compaction_failed,
         )
 
     def _publish(self, path: Path) -> PublishResult:
@@ -504,6 +512,11 @@ class Sink:
             next_seq=self._next_seq,
             **changes,
         )
+
+
+def _compaction_failed(directory: Path, error: Exception) -> None:
+    # One partition the compactor could not merge: left as it was, the others go on.
+    _log.warning("%s left as it is: %s", directory, error)
 
 
 def _loop_time(monotonic_deadline: float) -> float:

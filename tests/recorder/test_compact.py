@@ -189,7 +189,7 @@ def test_a_read_of_listed_parts_lists_again_when_one_vanished() -> None:
             raise FileNotFoundError("part-1-2.parquet")  # replaced by a merged part
         return "rows"
 
-    assert read_listed(read) == "rows" and len(tries) == 3
+    assert read_listed(read, first_wait_s=0) == "rows" and len(tries) == 3
 
     def gone() -> str:
         tries.append(1)
@@ -197,7 +197,7 @@ def test_a_read_of_listed_parts_lists_again_when_one_vanished() -> None:
 
     tries.clear()
     with pytest.raises(FileNotFoundError):
-        read_listed(gone)
+        read_listed(gone, first_wait_s=0)
     assert len(tries) == 11  # ten lists again, then the error
 
 
@@ -215,3 +215,16 @@ def test_a_compaction_asked_to_stop_leaves_the_partition_it_was_merging(tmp_path
     assert {d: sorted(d.iterdir()) for d in _directories(tmp_path)} == before
     assert [p.name for p in (tmp_path / "_tmp").iterdir()] == [".compact.lock"]
     assert len(compact(tmp_path)) == len(before)  # a later compaction does the work
+
+
+def test_a_partition_whose_merged_copy_would_not_fit_is_left_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    _sessions(tmp_path, 2)
+    before = {d: sorted(d.iterdir()) for d in _directories(tmp_path)}
+    free = shutil.disk_usage(tmp_path).free
+    monkeypatch.setattr(compact_module, "FREE_MARGIN_BYTES", free)  # more than is left
+    done = compact(tmp_path)
+    assert [c.output for c in done] == [None] * len(before)
+    assert {d: sorted(d.iterdir()) for d in _directories(tmp_path)} == before
+    assert "needs" in caplog.text and "MB free" in caplog.text

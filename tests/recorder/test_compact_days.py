@@ -93,6 +93,17 @@ async def test_a_day_is_compacted_after_midnight_with_what_arrived_late(tmp_path
         await until(lambda: sink.statistics().segments_published >= count)
 
     async with sink:
+        await until(lambda: sink.statistics().compaction_passes == 1)  # the start's: nothing
+        # A late part of the day before (two parts): the midnight pass takes that day too.
+        for k in range(2):
+            late = [trade("KRW-ETH", k, midnight - DAY - SECOND + k)]
+            publish_table(
+                tmp_path,
+                "trade",
+                to_table("trade", late, session_id="r", seqs=[k]),
+                compression="zstd",
+            )
+        assert len(_parts(tmp_path, midnight - DAY - 1, "KRW-ETH")) == 2
         await sink.put(trade("KRW-BTC", 1, midnight - SECOND))
         await published(1)
         await sink.put(trade("KRW-BTC", 2, midnight - SECOND // 2))
@@ -106,11 +117,34 @@ async def test_a_day_is_compacted_after_midnight_with_what_arrived_late(tmp_path
         assert len(_parts(tmp_path, midnight - 1)) == 3
         await sink.put(trade("KRW-BTC", 4, midnight - 1))
         await sink.put(trade("KRW-BTC", 5, midnight + SECOND // 4))
-        await until(lambda: sink.statistics().partitions_compacted >= 1)
+        await until(lambda: sink.statistics().compaction_passes == 2)
         (merged,) = _parts(tmp_path, midnight - 1)
         assert [row["sequential_id"] for row in _rows([merged])] == [1, 2, 3, 4]
+        (late,) = _parts(tmp_path, midnight - DAY - 1, "KRW-ETH")
+        assert [row["sequential_id"] for row in _rows([late])] == [0, 1]
+        assert sink.statistics().partitions_compacted == 2
         (today,) = _parts(tmp_path, midnight)
         assert [row["sequential_id"] for row in _rows([today])] == [5]
+
+
+async def test_a_partition_that_cannot_be_merged_is_left_and_the_others_go_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    before = _earlier_session(tmp_path)
+    broken = tmp_path / "trade" / f"date={date_of_ns(BASE_NS).isoformat()}" / "symbol=KRW-ADA"
+    broken.mkdir()
+    (broken / f"part-{BASE_NS}-{BASE_NS + 1}.parquet").write_bytes(b"not parquet")
+    (broken / f"part-{BASE_NS + 2}-{BASE_NS + 3}.parquet").write_bytes(b"not parquet")
+    config = StorageConfig(flush_interval_ms=10, rotation_interval_s=0.02)
+    sink = Sink(tmp_path, SessionManifest(session_id="t", started_ns=time.time_ns()), config=config)
+    async with sink:
+        await until(lambda: sink.statistics().compaction_passes == 1)
+        await sink.put(trade("KRW-BTC", 100, time.time_ns()))
+        await until(lambda: sink.statistics().segments_published >= 1)  # still recording
+    assert "symbol=KRW-ADA left as it is" in caplog.text
+    assert len(list(broken.iterdir())) == 2  # as it was
+    (merged,) = _parts(tmp_path, BASE_NS)  # KRW-BTC, after KRW-ADA: merged all the same
+    assert _rows([merged]) == before
 
 
 async def test_a_compaction_running_elsewhere_is_left_to_finish(

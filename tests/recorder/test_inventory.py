@@ -6,7 +6,9 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import pytest
 from recorder_factories import BASE_NS, at_ms, event, trade
 
 from backbone.models import EventKind
@@ -85,3 +87,48 @@ def test_a_restart_reads_only_the_newest_parts_of_each_symbol(tmp_path: Path) ->
     )
     assert tails["KRW-BTC"].ids == {2, 3, 4}
     assert recorded_trade_ids(tmp_path, "KRW-BTC", at_ms(hour_ns + 40 * SECOND)) == {3, 4}
+
+
+def _three_sessions(root: Path, gap_start: datetime) -> None:
+    # Three sessions: each partition holds three parts, which a compaction merges.
+    for n in range(3):
+        records: list[object] = [
+            trade("KRW-BTC", n * 10 + i, BASE_NS + (n * 10 + i) * SECOND) for i in range(3)
+        ]
+        records.append(_detected(BASE_NS + n, "KRW-ETH", gap_start))
+        write_recording(root, records, session_id=f"s{n}")
+
+
+@pytest.mark.parametrize("what", ["open_gaps", "recorded_tail", "recorded_trade_ids"])
+def test_restart_reads_list_again_when_a_compaction_replaces_their_parts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, what: str
+) -> None:
+    # The read meets a compaction between its listing and its first part read (the
+    # recorder's compactor runs beside it): it lists again and answers as before.
+    from recorder import backfill, compact, inventory
+
+    gap_start = datetime(2025, 11, 26, 0, 0, 1, tzinfo=UTC)
+    _three_sessions(tmp_path, gap_start)
+    read, module = {
+        "open_gaps": (lambda: open_gaps(tmp_path), inventory),
+        "recorded_tail": (
+            lambda: recorded_tail(tmp_path, ["KRW-BTC"], timedelta(minutes=1)),
+            backfill,
+        ),
+        "recorded_trade_ids": (
+            lambda: recorded_trade_ids(tmp_path, "KRW-BTC", gap_start),
+            backfill,
+        ),
+    }[what]
+    expected = read()
+    original = module.read_part
+    merged: list[int] = []
+
+    def compacting_first(*args: Any, **kwargs: Any) -> Any:
+        if not merged:
+            merged.append(len([c for c in compact(tmp_path) if c.output is not None]))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, "read_part", compacting_first)
+    assert read() == expected
+    assert merged and merged[0] > 0

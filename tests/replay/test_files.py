@@ -196,3 +196,27 @@ def test_a_part_gone_after_opening_is_named_with_what_to_do(
     with pytest.raises(RecordingFormatError, match="vanished after the replay opened") as caught:
         list(batches)
     assert caught.value.path == part
+
+
+def test_parts_a_compaction_replaces_while_they_are_discovered_are_found_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from recorder import compact
+    from replay import files
+
+    records = Market(seed=5).records(300, step_ns=10_000_000)
+    for n, start in enumerate(range(0, 300, 100)):  # three sessions: three parts per partition
+        write_recording(tmp_path, records[start : start + 100], session_id=f"s{n}")
+    read_footer = files._read_footer
+    compacted: list[int] = []
+
+    def compacting_first(*args: object, **kwargs: object) -> object:
+        if not compacted:  # between the listing and the first footer read
+            compacted.append(len(compact(tmp_path)))
+        return read_footer(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(files, "_read_footer", compacting_first)
+    during = replay_digest(tmp_path)
+    monkeypatch.undo()
+    assert compacted and compacted[0] > 0
+    assert during == replay_digest(tmp_path)  # the merged parts, every row once
