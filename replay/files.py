@@ -402,16 +402,49 @@ class Cursor:
                 return
             table = handle.read_row_groups(indexes, columns=self._read_columns(streaming=False))
         except FileNotFoundError as exc:
-            raise RecordingFormatError(
-                path,
-                "vanished after the replay opened the recording (a compaction merged it into "
-                "a new part): open the replay again",
-            ) from exc
+            table = self._from_merged_part(exc)
         except (OSError, pa.ArrowInvalid) as exc:
             raise RecordingFormatError(path, f"cannot be read ({exc}); move it aside") from exc
         table = table.filter(pc.equal(table["session_id"], self.session))
         table = table.take(pc.sort_indices(table, [("seq", "ascending")]))
         yield from table.to_batches(max_chunksize=size)
+
+    def _from_merged_part(self, gone: FileNotFoundError) -> pa.Table:
+        # The file vanished after discovery: a compaction merged it into a part of the same
+        # partition whose receive-time range covers it. Read this cursor's rows from that
+        # part (its session's rows in the file's seq range; the selection filters the rest).
+        path = self.part.path
+        lows = [g.seq_min for g in self.groups]
+        highs = [g.seq_max for g in self.groups]
+        merged = _merged_into(path)
+        if merged is None or None in lows or None in highs:
+            raise RecordingFormatError(
+                path,
+                "vanished after the replay opened the recording, and no part that replaced "
+                "it was found: open the replay again",
+            ) from gone
+        low, high = min(lows), max(highs)  # type: ignore[type-var]
+        try:
+            handle = pq.ParquetFile(merged)
+            meta = handle.metadata
+            if schema_version_of(meta.metadata or {}) != self.part.version:
+                raise RecordingFormatError(
+                    merged, "replaced a part of another schema version: open the replay again"
+                )
+            names = [meta.schema.column(i).path for i in range(meta.num_columns)]
+            where = names.index("seq")
+            indexes = []
+            for index in range(meta.num_row_groups):
+                bounds = _stat(meta.row_group(index).column(where))
+                if bounds is None or (int(bounds[0]) <= high and int(bounds[1]) >= low):  # type: ignore[call-overload]
+                    indexes.append(index)
+            table = handle.read_row_groups(indexes, columns=self._read_columns(streaming=False))
+        except (OSError, pa.ArrowInvalid, UnknownSchemaVersion, ValueError) as exc:
+            raise RecordingFormatError(
+                merged, f"replaced {path.name} but cannot be read ({exc}); move it aside"
+            ) from exc
+        seq = table["seq"]
+        return table.filter(pc.and_(pc.greater_equal(seq, low), pc.less_equal(seq, high)))
 
     def next_chunk(self) -> Chunk | None:
         """Return the next non-empty chunk of selected rows, or ``None`` when done.
@@ -462,6 +495,23 @@ class Cursor:
         if self._batches is not None and hasattr(self._batches, "close"):
             self._batches.close()
         self._batches = iter(())
+
+
+def _merged_into(path: Path) -> Path | None:
+    # The part of ``path``'s partition whose receive-time range covers ``path``'s.
+    gone = parse_part_name(path.name)
+    if gone is None or not path.parent.is_dir():
+        return None
+    for entry in sorted(path.parent.iterdir()):
+        name = parse_part_name(entry.name)
+        if (
+            name is not None
+            and entry != path
+            and name.first_ns <= gone.first_ns
+            and name.last_ns >= gone.last_ns
+        ):
+            return entry
+    return None
 
 
 def _ascending(handle: pq.ParquetFile, indexes: list[int]) -> bool:

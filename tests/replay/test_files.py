@@ -6,6 +6,7 @@ import asyncio
 from datetime import datetime
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from replay_factories import Market
@@ -193,9 +194,34 @@ def test_a_part_gone_after_opening_is_named_with_what_to_do(
     batches = scan_batches(root, "trade")  # the files are found now, read as iterated
     part = _first_part(root, "trade")
     part.unlink()
-    with pytest.raises(RecordingFormatError, match="vanished after the replay opened") as caught:
+    with pytest.raises(RecordingFormatError, match="no part that replaced it") as caught:
         list(batches)
     assert caught.value.path == part
+
+
+def test_parts_a_compaction_merged_after_opening_are_read_from_the_merged_part(
+    tmp_path: Path,
+) -> None:
+    # A replay of the day just over, running when the recorder compacts it after midnight.
+    from recorder import compact
+    from replay import scan_batches
+
+    records = Market(seed=6).records(400, step_ns=10_000_000)
+    for n, start in enumerate(range(0, 400, 100)):  # four sessions: four parts per partition
+        write_recording(tmp_path, records[start : start + 100], session_id=f"s{n}")
+    rows = pa.Table.from_batches(list(scan_batches(tmp_path, "trade"))).to_pylist()
+
+    async def replayed(compacting: bool) -> list[Record]:
+        async with ReplayBackbone(tmp_path) as replay:  # the files are found now
+            if compacting:
+                assert [c for c in compact(tmp_path) if c.output is not None]
+            return [r async for r in replay.stream_all()]
+
+    before = asyncio.run(replayed(compacting=False))
+    batches = scan_batches(tmp_path, "trade")  # found now, read as iterated
+    during = asyncio.run(replayed(compacting=True))
+    assert during == before and len(before) >= 400  # every record, in the same order
+    assert pa.Table.from_batches(list(batches)).to_pylist() == rows
 
 
 def test_parts_a_compaction_replaces_while_they_are_discovered_are_found_again(
