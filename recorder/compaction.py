@@ -2,7 +2,7 @@
 
 The rows of a partition's parts are concatenated in the parts' receive-time order (each
 part's rows keep their order) and streamed, one row group at a time, into row groups of
-:data:`~recorder.parts.ROW_GROUP_ROWS` rows (memory stays that of one row group, whatever
+:func:`~recorder.parts.row_group_rows` rows (memory stays that of one row group, whatever
 the partition's size; the merged file declares its ``(session_id, seq)`` order when the
 parts follow each other in it, which they do unless sessions overlap). The result is written
 under ``_tmp/``, fsynced, and linked into place as
@@ -44,7 +44,7 @@ from recorder.files import (
 )
 from recorder.files import tmp_path as new_tmp_path
 from recorder.layout import TMP_DIR, PartName, parse_part_name, partition_path
-from recorder.parts import ROW_GROUP_ROWS, key_sorted, write_options
+from recorder.parts import key_sorted, row_group_rows, write_options
 from recorder.schema import DATASETS, schema_for, schema_version_of
 
 __all__ = [
@@ -222,6 +222,9 @@ def compact(
                 if on_error is None:
                     raise
                 on_error(directory, exc)
+                # A merge that failed after its link left its intent: finish it now (the
+                # next partition's intent would overwrite it), or stop here if it cannot be.
+                _finish(root, intent_path)
     return done
 
 
@@ -349,16 +352,17 @@ def _merge_parts(
         with pq.ParquetWriter(handle, schema, **options) as writer:
             pending: list[pa.Table] = []
             held = 0
+            cap = row_group_rows(schema)
             for version, group in _row_groups(inputs, None):
                 if should_stop is not None and should_stop():
                     raise _Stopped
                 pending.append(group.cast(schema_for(dataset, version)).cast(schema))
                 held += group.num_rows
-                while held >= ROW_GROUP_ROWS:
+                while held >= cap:
                     rows = pa.concat_tables(pending)
-                    writer.write_table(rows.slice(0, ROW_GROUP_ROWS), ROW_GROUP_ROWS)
-                    pending, held = [rows.slice(ROW_GROUP_ROWS)], held - ROW_GROUP_ROWS
+                    writer.write_table(rows.slice(0, cap), cap)
+                    pending, held = [rows.slice(cap)], held - cap
             if held:
-                writer.write_table(pa.concat_tables(pending), ROW_GROUP_ROWS)
+                writer.write_table(pa.concat_tables(pending), cap)
         handle.flush()
         os.fsync(handle.fileno())

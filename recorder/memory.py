@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from backbone.memory import release_freed_memory
-from recorder.parts import ROW_GROUP_ROWS, key_sorted, split_partitions, write_options
+from recorder.parts import key_sorted, row_group_rows, split_partitions, write_options
 from recorder.schema import DATASETS, schema_for
 
 __all__ = ["lower_thread_priority", "release_memory", "warm_up"]
@@ -87,7 +87,7 @@ def warm_up(compression: str) -> None:
         pc.min_max(part["received_ns"])
         sink = pa.BufferOutputStream()
         options = write_options(schema, compression, key_sorted=key_sorted(part))
-        pq.write_table(part, sink, row_group_size=ROW_GROUP_ROWS, **options)
+        pq.write_table(part, sink, row_group_size=row_group_rows(schema), **options)
         pq.read_table(pa.BufferReader(sink.getvalue()))
     release_memory()
 

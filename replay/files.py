@@ -139,6 +139,9 @@ class PartFile:
     symbol: str | None
     version: int
     row_groups: tuple[RowGroupInfo, ...]
+    identity: tuple[int, int, int] | None = None
+    """The file's inode, size and modification time when found: a file under the same name
+    later (a compaction's merged part may take the name of an input) is another file."""
 
 
 class Chunk:
@@ -272,8 +275,14 @@ def _stat(column: pq.ColumnChunkMetaData) -> tuple[object, object] | None:
     return stats.min, stats.max
 
 
+def _identity(path: Path) -> tuple[int, int, int]:
+    stat = path.stat()
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns
+
+
 def _read_footer(path: Path, dataset: str, symbol: str | None, selection: Selection) -> PartFile:
     try:
+        identity = _identity(path)
         meta = pq.read_metadata(path)
     except FileNotFoundError:
         raise  # listed, then replaced by a compaction: discover lists again
@@ -325,7 +334,7 @@ def _read_footer(path: Path, dataset: str, symbol: str | None, selection: Select
         ):
             continue
         groups.append(info)
-    return PartFile(path, dataset, symbol, version, tuple(groups))
+    return PartFile(path, dataset, symbol, version, tuple(groups), identity)
 
 
 class Cursor:
@@ -351,6 +360,7 @@ class Cursor:
         batch_size: int | None = None,
     ) -> None:
         self.part = part
+        self._version = part.version  # of the file read (a merged part's, after a compaction)
         self._batch_size = batch_size
         self.session = session
         self.groups = tuple(groups)
@@ -386,6 +396,8 @@ class Cursor:
         bulk = self._batch_size is not None
         size = self._batch_size or batch_rows(self.part.dataset, keys_only)
         try:
+            if self.part.identity is not None and _identity(path) != self.part.identity:
+                raise _Replaced(path)
             # Buffered, not pre-buffered: a large row group is read page by page, so memory
             # stays near one batch whatever the file's size.
             handle = pq.ParquetFile(path, pre_buffer=False, buffer_size=_READ_BUFFER)
@@ -401,7 +413,7 @@ class Cursor:
                 )
                 return
             table = handle.read_row_groups(indexes, columns=self._read_columns(streaming=False))
-        except FileNotFoundError as exc:
+        except (FileNotFoundError, _Replaced) as exc:
             table = self._from_merged_part(exc)
         except (OSError, pa.ArrowInvalid) as exc:
             raise RecordingFormatError(path, f"cannot be read ({exc}); move it aside") from exc
@@ -409,28 +421,30 @@ class Cursor:
         table = table.take(pc.sort_indices(table, [("seq", "ascending")]))
         yield from table.to_batches(max_chunksize=size)
 
-    def _from_merged_part(self, gone: FileNotFoundError) -> pa.Table:
-        # The file vanished after discovery: a compaction merged it into a part of the same
-        # partition whose receive-time range covers it. Read this cursor's rows from that
-        # part (its session's rows in the file's seq range; the selection filters the rest).
+    def _from_merged_part(self, gone: Exception) -> pa.Table:
+        # The file vanished or was replaced after discovery: a compaction merged it into a
+        # part of the same partition whose receive-time range covers it (possibly under its
+        # name). Read this cursor's rows from that part: its session's rows (filtered by the
+        # caller) with a seq in the file's seq range and a receive time in its name's range;
+        # the selection's window is applied afterwards, as to any batch.
         path = self.part.path
         lows = [g.seq_min for g in self.groups]
         highs = [g.seq_max for g in self.groups]
+        found = parse_part_name(path.name)
         merged = _merged_into(path)
-        if merged is None or None in lows or None in highs:
+        if merged is None or found is None or None in lows or None in highs:
             raise RecordingFormatError(
                 path,
                 "vanished after the replay opened the recording, and no part that replaced "
                 "it was found: open the replay again",
             ) from gone
         low, high = min(lows), max(highs)  # type: ignore[type-var]
+        columns = self._read_columns(streaming=False)
+        wanted = None if columns is None else [*columns, "received_ns"]
         try:
             handle = pq.ParquetFile(merged)
             meta = handle.metadata
-            if schema_version_of(meta.metadata or {}) != self.part.version:
-                raise RecordingFormatError(
-                    merged, "replaced a part of another schema version: open the replay again"
-                )
+            version = schema_version_of(meta.metadata or {})
             names = [meta.schema.column(i).path for i in range(meta.num_columns)]
             where = names.index("seq")
             indexes = []
@@ -438,13 +452,31 @@ class Cursor:
                 bounds = _stat(meta.row_group(index).column(where))
                 if bounds is None or (int(bounds[0]) <= high and int(bounds[1]) >= low):  # type: ignore[call-overload]
                     indexes.append(index)
-            table = handle.read_row_groups(indexes, columns=self._read_columns(streaming=False))
+            table = handle.read_row_groups(
+                indexes, columns=None if wanted is None else list(dict.fromkeys(wanted))
+            )
+        except FileNotFoundError as exc:
+            raise RecordingFormatError(
+                merged, "vanished too (another compaction): open the replay again"
+            ) from exc
         except (OSError, pa.ArrowInvalid, UnknownSchemaVersion, ValueError) as exc:
             raise RecordingFormatError(
                 merged, f"replaced {path.name} but cannot be read ({exc}); move it aside"
             ) from exc
-        seq = table["seq"]
-        return table.filter(pc.and_(pc.greater_equal(seq, low), pc.less_equal(seq, high)))
+        if version not in UPGRADES:
+            raise UnsupportedSchemaVersion(
+                merged, f"schema version {version} has no reader in replay: install a newer tape"
+            )
+        self._version = version
+        seq, received = table["seq"], table["received_ns"]
+        mine = pc.and_(
+            pc.and_(pc.greater_equal(seq, low), pc.less_equal(seq, high)),
+            pc.and_(
+                pc.greater_equal(received, found.first_ns), pc.less_equal(received, found.last_ns)
+            ),
+        )
+        table = table.filter(mine)
+        return table if columns is None else table.select(columns)
 
     def next_chunk(self) -> Chunk | None:
         """Return the next non-empty chunk of selected rows, or ``None`` when done.
@@ -456,7 +488,7 @@ class Cursor:
         if self._batches is None:
             self._batches = self._open()
         for raw in self._batches:
-            batch = self._filter(UPGRADES[self.part.version](self.part.dataset, raw))
+            batch = self._filter(UPGRADES[self._version](self.part.dataset, raw))
             if batch.num_rows == 0:
                 continue
             chunk = Chunk(
@@ -497,6 +529,10 @@ class Cursor:
         self._batches = iter(())
 
 
+class _Replaced(Exception):
+    """The file under a part's name is not the one discovery read (a compaction)."""
+
+
 def _merged_into(path: Path) -> Path | None:
     # The part of ``path``'s partition whose receive-time range covers ``path``'s.
     gone = parse_part_name(path.name)
@@ -504,13 +540,8 @@ def _merged_into(path: Path) -> Path | None:
         return None
     for entry in sorted(path.parent.iterdir()):
         name = parse_part_name(entry.name)
-        if (
-            name is not None
-            and entry != path
-            and name.first_ns <= gone.first_ns
-            and name.last_ns >= gone.last_ns
-        ):
-            return entry
+        if name is not None and name.first_ns <= gone.first_ns and name.last_ns >= gone.last_ns:
+            return entry  # (``path`` itself when the merged part took its name)
     return None
 
 
@@ -595,6 +626,11 @@ def _part_cursors(
         keys = pq.ParquetFile(part.path).read_row_groups(
             [g.index for g in groups], columns=list(_KEY_COLUMNS)
         )
+    except FileNotFoundError as exc:
+        raise RecordingFormatError(
+            part.path,
+            "vanished after the replay found it (a compaction merged it): open the replay again",
+        ) from exc
     except (OSError, pa.ArrowInvalid) as exc:
         raise RecordingFormatError(part.path, f"cannot be read ({exc}); move it aside") from exc
     out = []

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import importlib
 import json
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -18,6 +20,7 @@ from recorder.journal import JournalSegment
 from recorder.layout import parse_part_name
 from recorder.parts import read_listed, read_part
 from recorder.rows import to_batch
+from recorder.schema import schema_for
 
 SECOND = 1_000_000_000
 compact_module = importlib.import_module("recorder.compaction")  # the module, not the function
@@ -154,7 +157,6 @@ def test_compaction_fills_capped_row_groups_and_declares_the_order_it_keeps(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(parts, "ROW_GROUP_ROWS", 7)  # small groups, to see them filled
-    monkeypatch.setattr(compact_module, "ROW_GROUP_ROWS", 7)
     _sessions(tmp_path, 4)  # four parts of 5 rows per partition
     directory = tmp_path / "trade" / "date=2025-11-26" / "symbol=KRW-BTC"
     before = _partition_rows(directory)
@@ -222,9 +224,49 @@ def test_a_partition_whose_merged_copy_would_not_fit_is_left_alone(
 ) -> None:
     _sessions(tmp_path, 2)
     before = {d: sorted(d.iterdir()) for d in _directories(tmp_path)}
-    free = shutil.disk_usage(tmp_path).free
-    monkeypatch.setattr(compact_module, "FREE_MARGIN_BYTES", free)  # more than is left
+    monkeypatch.setattr(  # a full disk
+        compact_module.shutil, "disk_usage", lambda path: SimpleNamespace(total=1, used=1, free=0)
+    )
     done = compact(tmp_path)
     assert [c.output for c in done] == [None] * len(before)
     assert {d: sorted(d.iterdir()) for d in _directories(tmp_path)} == before
     assert "needs" in caplog.text and "MB free" in caplog.text
+
+
+def test_orderbook_row_groups_are_capped_lower(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A row group of list columns decodes to many times its row count: fewer rows per group.
+    monkeypatch.setattr(parts, "LIST_ROW_GROUP_ROWS", 3)
+    _sessions(tmp_path, 2)  # two parts of 5 orderbooks in KRW-BTC's partition
+    directory = tmp_path / "orderbook" / "date=2025-11-26" / "symbol=KRW-BTC"
+    before = _partition_rows(directory)
+    compact(tmp_path, datasets=("orderbook",))
+    (part,) = directory.glob("part-*.parquet")
+    assert read_part(part).equals(before)
+    assert [g.num_rows for g in _row_groups(part)] == [3, 3, 3, 1]
+    assert parts.row_group_rows(schema_for("trade")) == parts.ROW_GROUP_ROWS
+
+
+def test_a_partition_that_failed_after_its_link_is_finished_before_the_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _sessions(tmp_path, 2)
+    before = {d: _partition_rows(d).num_rows for d in _directories(tmp_path)}
+    unlink = Path.unlink
+    failed: list[Path] = []
+
+    def failing_once(self: Path, missing_ok: bool = False) -> None:
+        if not failed and self.name.startswith("part-"):  # deleting the first merged input
+            failed.append(self)
+            raise OSError(errno.EIO, "I/O error")
+        unlink(self, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", failing_once)
+    errors: list[Path] = []
+    compact(tmp_path, on_error=lambda directory, exc: errors.append(directory))
+    monkeypatch.undo()
+    assert failed and errors == [failed[0].parent]
+    after = {d: _partition_rows(d).num_rows for d in _directories(tmp_path)}
+    assert after == before  # no partition holds a row twice
+    assert all(len(list(d.glob("part-*"))) == 1 for d in after)

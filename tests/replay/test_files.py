@@ -246,3 +246,55 @@ def test_parts_a_compaction_replaces_while_they_are_discovered_are_found_again(
     monkeypatch.undo()
     assert compacted and compacted[0] > 0
     assert during == replay_digest(tmp_path)  # the merged parts, every row once
+
+
+def _scanned(batches: object) -> list[dict[str, object]]:
+    return pa.Table.from_batches(list(batches)).to_pylist()  # type: ignore[call-overload]
+
+
+def test_a_merged_part_that_took_the_name_of_a_found_part_is_read_as_the_merged_part(
+    tmp_path: Path,
+) -> None:
+    # Session a's part spans the partition's receive range (its rows at t0 and t0+100 s),
+    # so the merged part takes its name; session b's part lies inside that range.
+    from recorder import compact
+    from replay import scan_batches
+
+    market = Market(seed=7, symbols=("KRW-BTC",))
+    t0 = 1_764_115_300_000_000_000
+    write_recording(
+        tmp_path,
+        [market.trade("KRW-BTC", t0), market.trade("KRW-BTC", t0 + 100 * 10**9)],
+        session_id="a",
+    )
+    write_recording(
+        tmp_path, [market.trade("KRW-BTC", t0 + k * 10**9) for k in range(10, 20)], session_id="b"
+    )
+    expected = _scanned(scan_batches(tmp_path, "trade"))
+    batches = scan_batches(tmp_path, "trade")  # found now, read as iterated
+    (merged,) = [c for c in compact(tmp_path) if c.output is not None]
+    assert merged.output in merged.inputs  # the name of session a's part
+    assert _scanned(batches) == expected
+
+
+def test_parts_of_one_session_merged_after_opening_keep_a_window_exact(tmp_path: Path) -> None:
+    # Three rotations of one session in one partition, replayed through a receive-time window.
+    from recorder import compact
+    from recorder.parts import publish_table
+    from recorder.rows import to_table
+    from replay import scan_batches
+
+    market = Market(seed=8, symbols=("KRW-BTC",))
+    t0 = 1_764_115_300_000_000_000
+    trades = [market.trade("KRW-BTC", t0 + k * 10**9) for k in range(30)]
+    for start in range(0, 30, 10):
+        table = to_table(
+            "trade", trades[start : start + 10], session_id="s", seqs=list(range(start, start + 10))
+        )
+        publish_table(tmp_path, "trade", table, compression="zstd")
+    window = {"start": t0 + 5 * 10**9, "end": t0 + 25 * 10**9}
+    expected = _scanned(scan_batches(tmp_path, "trade", **window))
+    assert len(expected) == 20
+    batches = scan_batches(tmp_path, "trade", **window)
+    assert [c for c in compact(tmp_path) if c.output is not None]
+    assert _scanned(batches) == expected
