@@ -139,13 +139,15 @@ def _finish(root: Path, intent_path: Path, *, interrupted: bool = True) -> bool:
     return True
 
 
-def _partitions(root: Path, datasets: tuple[str, ...]) -> Iterator[Path]:
+def _partitions(root: Path, datasets: tuple[str, ...], dates: tuple[str, ...]) -> Iterator[Path]:
+    # The partition directories of ``datasets`` on ``dates`` (all when empty): only the
+    # date directories asked for are listed, not the parts of every day.
     for dataset in datasets:
         base = root / dataset
         if not base.is_dir():
             continue
-        for directory in sorted(base.rglob("date=*")):
-            if not directory.is_dir():
+        for directory in sorted(base.glob("date=*")):
+            if not directory.is_dir() or (dates and _value(directory) not in dates):
                 continue
             children = [c for c in directory.iterdir() if c.is_dir()]
             if children:
@@ -203,12 +205,9 @@ def compact(
     with _compaction_lock(root):
         intent_path = root / TMP_DIR / _INTENT
         _finish(root, intent_path)
-        for directory in _partitions(root, datasets):
+        for directory in _partitions(root, datasets, dates):
             if should_stop is not None and should_stop():
                 break
-            day = _value(directory if directory.name.startswith("date=") else directory.parent)
-            if dates and day not in dates:
-                continue
             symbol = _value(directory) if directory.name.startswith("symbol=") else None
             if symbols and symbol is not None and symbol not in symbols:
                 continue
