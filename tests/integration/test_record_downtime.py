@@ -20,6 +20,10 @@ from recorder.manifest import write_session
 from simulator import Exchange, ExchangeConfig, ScaledClock
 
 MARKETS = ["KRW-BTC", "KRW-ETH"]
+# Four times the default activity: about a trade a second per market, so an outage of a few
+# seconds of exchange time misses several trades and a void run (none missed, or only the one
+# each resubscription's snapshot sends again) is out of reach.
+BUSY = ExchangeConfig(activity_scale=4)
 
 
 def _config(**changes: object) -> RecorderConfig:
@@ -29,7 +33,7 @@ def _config(**changes: object) -> RecorderConfig:
 async def test_trades_missed_while_down_are_backfilled_exactly(tmp_path: Path) -> None:
     first, second = Accepted(), Accepted()
     backbone_config = BackboneConfig(reconcile_interval_s=1.0, reconcile_grace_ms=1000)
-    async with Exchange(seed=21, markets=MARKETS, clock=ScaledClock(8)) as ex:
+    async with Exchange(seed=21, markets=MARKETS, clock=ScaledClock(8), config=BUSY) as ex:
         async with (
             MarketDataBackbone(ex.rest_url, ex.ws_url, config=backbone_config) as backbone,
             Recorder(backbone, tmp_path, config=_config(), on_record=first),
@@ -98,7 +102,7 @@ async def test_a_trade_gap_open_when_the_recorder_stopped_is_repaired_on_restart
     # backfill from where it begins, not from the newest recorded trade.
     first, second = Accepted(), Accepted()
     backbone_config = BackboneConfig(reconcile_interval_s=3600.0)
-    async with Exchange(seed=21, markets=MARKETS, clock=ScaledClock(8)) as ex:
+    async with Exchange(seed=21, markets=MARKETS, clock=ScaledClock(8), config=BUSY) as ex:
         async with (
             MarketDataBackbone(ex.rest_url, ex.ws_url, config=backbone_config) as backbone,
             Recorder(backbone, tmp_path, config=_config(), on_record=first),
