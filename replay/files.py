@@ -104,6 +104,22 @@ def bulk_rows(dataset: str, columns: Sequence[str] | None = None) -> int:
     return max(1024, min(131072, BULK_BYTES // width))
 
 
+_RELEASE_EVERY_FILES: Final = 32
+_files_closed = itertools.count(1)
+
+
+def _release_arrow_memory() -> None:
+    # Every _RELEASE_EVERY_FILES files a replay finishes reading, hand the memory Arrow's
+    # allocator holds, freed, back to the operating system. mimalloc (the default pool of
+    # pyarrow's wheels) keeps freed pages for reuse, so a replay of many small files would
+    # otherwise keep the high-water mark of all of them (benchmarks/bench_replay_memory.py:
+    # ten times the parts, scanned, peaked 1.14 times higher). Not after every file: the
+    # pages handed back are faulted in again by the next batches, which cost the 3-column
+    # scan of bench_replay.py, a few large files, about a third of its speed.
+    if next(_files_closed) % _RELEASE_EVERY_FILES == 0:
+        pa.default_memory_pool().release_unused()
+
+
 def _width(kind: pa.DataType) -> int:
     # Decoded bytes per row of a column, roughly.
     if pa.types.is_list(kind):
@@ -526,6 +542,7 @@ class Cursor:
         """Release the file (idempotent)."""
         if self._batches is not None and hasattr(self._batches, "close"):
             self._batches.close()
+            _release_arrow_memory()
         self._batches = iter(())
 
 
