@@ -19,11 +19,13 @@ from replay import (
     RecordingNotFound,
     ReplayBackbone,
     UnsupportedSchemaVersion,
+    files,
     replay_digest,
     scan,
 )
 from replay.errors import InvalidReplayArgument
-from replay.files import UPGRADES
+from replay.files import UPGRADES, cursors, discover
+from replay.selection import make_selection
 
 
 def _rewrite(path: Path, metadata: dict[bytes, bytes] | None) -> None:
@@ -105,6 +107,29 @@ def test_rows_out_of_order_within_a_row_group_are_sorted(tmp_path: Path) -> None
     async def run() -> list[Record]:
         async with ReplayBackbone(tmp_path) as replay:
             return [r async for r in replay.stream_all()]
+
+    assert asyncio.run(run()) == trades
+
+
+def test_a_stream_over_many_symbols_reads_each_file_in_smaller_batches(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A merge holds a file of every symbol open: nine symbols share the read-ahead of four,
+    # so each file reads a third of the rows at a time (in the same order).
+    monkeypatch.setattr(files, "_BATCH_ROWS", {"trade": 30})
+    monkeypatch.setattr(files, "_MIN_SHARED_ROWS", 1)
+    symbols = tuple(f"KRW-S{i}" for i in range(9))
+    trades = [r for r in Market(seed=4, symbols=symbols).records(900) if type(r) is TradeData]
+    write_recording(tmp_path, trades, session_id="s")
+    selection = make_selection(tmp_path)
+    opened = cursors(discover(selection, "trade"), selection)
+    assert len(opened) == 9 and {c.sharing for c in opened} == {3}
+    chunk = opened[0].next_chunk()
+    assert chunk is not None and len(chunk) == 10
+
+    async def run() -> list[Record]:
+        async with ReplayBackbone(tmp_path) as replay:
+            return [r async for r in replay.stream_trade(list(symbols))]
 
     assert asyncio.run(run()) == trades
 
