@@ -11,7 +11,7 @@ longer recording has more parts), and the same parts merged by the recorder's ow
 compaction (``recorder.compaction.compact``, what ``tape compact`` runs: one part per
 partition, so a longer recording has larger files, in row groups of at most 65,536 rows).
 
-    python benchmarks/bench_replay_memory.py [--records 100000]
+    python benchmarks/bench_replay_memory.py [--records 100000] [--markets 4]
 """
 
 from __future__ import annotations
@@ -59,13 +59,13 @@ print(count, hwm)
 """
 
 
-def records(count: int, seed: int = 1) -> list[Record]:
+def records(count: int, symbols: tuple[str, ...] = SYMBOLS, seed: int = 1) -> list[Record]:
     rng = random.Random(seed)
     out: list[Record] = []
-    ids = dict.fromkeys(SYMBOLS, 0)
+    ids = dict.fromkeys(symbols, 0)
     ns = BASE_NS
     for _ in range(count):
-        symbol = rng.choice(SYMBOLS)
+        symbol = rng.choice(symbols)
         ns += rng.randrange(100_000, 1_000_000)
         moment = datetime.fromtimestamp((ns // 1_000_000 - 3) / 1000, tz=UTC)
         price = Decimal(rng.randrange(1_000, 1_000_000))
@@ -140,9 +140,9 @@ def records(count: int, seed: int = 1) -> list[Record]:
     return out
 
 
-def write(root: Path, count: int, rotation: int) -> None:
+def write(root: Path, count: int, rotation: int, symbols: tuple[str, ...] = SYMBOLS) -> None:
     """Write ``count`` records as one session, rotated every ``rotation`` records."""
-    rows = records(count)
+    rows = records(count, symbols)
     step = max(1, rotation)
     for first in range(0, count, step):
         by_dataset: dict[str, tuple[list[Record], list[int]]] = {}
@@ -169,7 +169,13 @@ def peak(root: Path, how: str) -> tuple[int, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument(
+        "--markets", type=int, default=len(SYMBOLS), help="markets interleaved (default 4)"
+    )
     args = parser.parse_args()
+    symbols = SYMBOLS[: args.markets] + tuple(
+        f"KRW-M{i:03d}" for i in range(max(0, args.markets - len(SYMBOLS)))
+    )
     work = Path(tempfile.mkdtemp(prefix="bench-replay-memory-"))
     try:
         for layout, compacted in (
@@ -177,14 +183,17 @@ def main() -> None:
             ("one part per partition (tape compact)", True),
         ):
             small, large = work / "small", work / "large"
-            write(small, args.records, ROTATION)
-            write(large, args.records * 10, ROTATION)
+            write(small, args.records, ROTATION, symbols)
+            write(large, args.records * 10, ROTATION, symbols)
             if compacted:
                 for root in (small, large):
                     merged = [c for c in compact(root) if c.output is not None]
                     assert merged, f"compaction merged nothing under {root}"
             _, floor = peak(small, "import")
-            print(f"{layout}; import-only process peak: {floor / 1024:.0f} MiB")
+            print(
+                f"{layout}, {len(symbols)} markets; import-only process peak: "
+                f"{floor / 1024:.0f} MiB"
+            )
             for how in ("stream", "batches"):
                 n_small, p_small = peak(small, how)
                 n_large, p_large = peak(large, how)
