@@ -80,11 +80,12 @@ BULK_BYTES: Final = 2 << 20
 _READ_BUFFER: Final = 1 << 16
 _SIZED_FOR_SYMBOLS: Final = 4
 """Symbols interleaved in one dataset that the streams' rows per batch (:func:`batch_rows`) are
-sized for. A merge holds a file of each symbol open at once, so with more symbols each file
-reads proportionally fewer rows at a time (at least :data:`_MIN_SHARED_ROWS`), and a stream's
-read-ahead stays near that of four files per dataset however many markets are selected
-(50 markets: half the memory for 4 % fewer records a second). Batch access keeps its batches:
-with 50 markets the same division cost it 40 % of its speed."""
+sized for. A merge holds a file of each symbol open at once, so with more symbols a stream
+reads each file proportionally fewer rows at a time (at least :data:`_MIN_SHARED_ROWS`), and
+its read-ahead stays near that of four files per dataset however many markets are selected
+(50 markets of compacted trades: half the memory in about the same time). Batch access and
+reads of the key columns alone keep their batches: with 50 markets the same division cost
+batch access 40 % of its speed."""
 _MIN_SHARED_ROWS: Final = 256
 _KEY_COLUMNS: Final = ("session_id", "seq", "received_ns")
 _DATE_DIR: Final = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
@@ -92,8 +93,9 @@ _SYMBOL_DIR: Final = re.compile(r"^symbol=(.+)$")
 
 
 def batch_rows(dataset: str, keys_only: bool = False) -> int:
-    """Return the rows per batch the streams read for ``dataset``: the unit of read-ahead
-    per file (a few hundred KB to 2 MB: the streams decode their rows into objects)."""
+    """Return the rows per batch the streams read for ``dataset`` with up to four symbols:
+    the unit of read-ahead per file (a few hundred KB to 2 MB: the streams decode their rows
+    into objects). With more symbols, :func:`cursors` divides it among them."""
     if keys_only:
         return 65536
     return _BATCH_ROWS.get(dataset, 1024)
@@ -117,13 +119,14 @@ _files_closed = itertools.count(1)
 
 
 def _release_arrow_memory() -> None:
-    # Every _RELEASE_EVERY_FILES files a replay finishes reading, hand the memory Arrow's
-    # allocator holds, freed, back to the operating system. mimalloc (the default pool of
-    # pyarrow's wheels) keeps freed pages for reuse, so a replay of many small files would
-    # otherwise keep the high-water mark of all of them (benchmarks/bench_replay_memory.py:
-    # ten times the parts, scanned, peaked 1.14 times higher). Not after every file: the
-    # pages handed back are faulted in again by the next batches, which cost the 3-column
-    # scan of bench_replay.py, a few large files, about a third of its speed.
+    # Every _RELEASE_EVERY_FILES cursors closed (a file, or one session's rows of it), hand
+    # the memory Arrow's allocator holds, freed, back to the operating system. mimalloc (the
+    # default pool of pyarrow's wheels) keeps freed pages for reuse, so a replay of many
+    # small files would otherwise keep the high-water mark of all of them
+    # (benchmarks/bench_replay_memory.py: ten times the parts, scanned, peaked 1.14 times
+    # higher). It frees mostly what the calling thread (the reader) allocated. Not after
+    # every file: the pages handed back are faulted in again by the next batches, which cost
+    # the 3-column scan of bench_replay.py, a few large files, about a third of its speed.
     if next(_files_closed) % _RELEASE_EVERY_FILES == 0:
         pa.default_memory_pool().release_unused()
 
@@ -397,7 +400,8 @@ class Cursor:
         self._last_seq = -1
         self.sharing = 1
         """How many groups of :data:`_SIZED_FOR_SYMBOLS` symbols the merge reads side by side
-        with this file: its batches are that many times smaller."""
+        with this file: a stream reads it that many times fewer rows at a time (at least
+        :data:`_MIN_SHARED_ROWS`; not batch access, nor reads of the key columns alone)."""
         self.clock = True
         """Read ``received_ns`` for the replay clock; a merge of one session in ``seq`` order
         alone may turn it off before the cursor opens."""
@@ -422,8 +426,9 @@ class Cursor:
         keys_only = self._columns is not None and set(self._columns) <= set(_KEY_COLUMNS)
         bulk = self._batch_size is not None
         size = self._batch_size or batch_rows(self.part.dataset, keys_only)
-        if not bulk and self.sharing > 1:
-            size = max(_MIN_SHARED_ROWS, size // self.sharing)
+        streamed = size
+        if not bulk and not keys_only and self.sharing > 1:
+            streamed = max(_MIN_SHARED_ROWS, size // self.sharing)
         try:
             if self.part.identity is not None and _identity(path) != self.part.identity:
                 raise _Replaced(path)
@@ -435,7 +440,7 @@ class Cursor:
                 all(g.seq_sorted for g in self.groups) or _ascending(handle, indexes)
             ):
                 yield from handle.iter_batches(
-                    batch_size=size,
+                    batch_size=streamed,
                     row_groups=indexes,
                     columns=self._read_columns(streaming=True),
                     use_threads=bulk,  # decoding threads cost memory; worth it in bulk only

@@ -125,6 +125,8 @@ def test_a_stream_over_many_symbols_reads_each_file_in_smaller_batches(
     opened = cursors(discover(selection, "trade"), selection)
     assert len(opened) == 9 and {c.sharing for c in opened} == {3}
     chunk = opened[0].next_chunk()
+    for cursor in opened:
+        cursor.close()
     assert chunk is not None and len(chunk) == 10
 
     async def run() -> list[Record]:
