@@ -43,6 +43,7 @@ __all__ = [
     "dataset_glob",
     "date_of_ns",
     "parse_part_name",
+    "part_file_name",
     "partition_dir",
     "partition_path",
     "session_manifest_path",
@@ -107,7 +108,12 @@ def partition_path(
             f"rows received on {day} and {date_of_ns(last_ns)} cannot share a file: "
             "split them at 00:00 UTC"
         )
-    return partition_dir(root, dataset, day, symbol) / f"part-{first_ns}-{last_ns}.parquet"
+    return partition_dir(root, dataset, day, symbol) / part_file_name(first_ns, last_ns)
+
+
+def part_file_name(first_ns: int, last_ns: int) -> str:
+    """Return the name of a part file whose rows were received in ``[first_ns, last_ns]``."""
+    return f"part-{first_ns}-{last_ns}.parquet"
 
 
 class PartName(NamedTuple):

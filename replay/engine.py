@@ -1033,9 +1033,7 @@ class ReplayBackbone:
             for market in info.markets:
                 if isinstance(market.get("symbol"), str):
                     names[market["symbol"]] = market
-        sessions_in_data = {
-            c for parts in the_plan.parts.values() for p in parts for c in _sessions_of(p)
-        }
+        sessions_in_data = set().union(*(parts.sessions for parts in the_plan.parts.values()))
         if sessions_in_data - manifests:
             found |= known
         out = []
@@ -1096,10 +1094,6 @@ class ReplayBackbone:
             streams={s.name: s.delivered for s in self._joined},
             finished=self._ended,
         )
-
-
-def _sessions_of(part: Any) -> set[str]:
-    return {g.session for g in part.row_groups if g.session is not None}
 
 
 def _check_count(count: int, most: int, what: str) -> None:

@@ -5,16 +5,18 @@
 receive-time range meet the selection. It reads each kept file's footer: the schema version
 (an unknown one is a clear :class:`~replay.errors.UnsupportedSchemaVersion`), and per row group
 the statistics of ``session_id``, ``seq`` and ``received_ns``, so row groups outside the window
-are never read.
+are never read. What it keeps is packed in arrays (:class:`Parts`), so planning a recording
+of many parts costs little memory.
 
-:func:`cursors` turns the files into :class:`Cursor` objects, one per (file, session): each
-yields that session's rows of the file as :class:`Chunk` batches in ``seq`` order, filtered
-to the selection, with bounded read-ahead (one batch of at most :func:`batch_rows` rows). A file
-whose row groups each hold one session in ascending ``seq`` (what the recorder writes; checked
-on opening by reading the ``seq`` column, unless the writer declared the order in the row
-groups' ``sorting_columns``) is streamed batch by batch; any other file (a merge
-of parts whose receive order is not their ``seq`` order, several sessions per row group) is
-read whole for its session and sorted, which bounds memory by that file's size.
+:class:`Unopened` holds a cursor per (file, session), packed too, until a merge opens it as a
+:class:`Cursor`: each yields that session's rows of the file as :class:`Chunk` batches in
+``seq`` order, filtered to the selection, with bounded read-ahead (one batch of at most
+:func:`batch_rows` rows). A file whose row groups each hold one session in ascending ``seq``
+(what the recorder writes; checked on opening by reading the ``seq`` column, unless the
+writer declared the order in the row groups' ``sorting_columns``) is streamed batch by batch;
+any other file (a merge of parts whose receive order is not their ``seq`` order, several
+sessions per row group) is read whole for its session and sorted, which bounds memory by that
+file's size.
 
 Reading older schema versions: :data:`UPGRADES` maps a version to a function turning a batch
 of it into the current schema. Version 1 is the current one.
@@ -22,14 +24,16 @@ of it into the current schema. Version 1 is the current one.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 import re
-from collections.abc import Callable, Iterator, Sequence
+from array import array
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -37,7 +41,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from recorder.layout import MANIFEST_FILE, date_of_ns, parse_part_name
+from recorder.layout import MANIFEST_FILE, date_of_ns, parse_part_name, part_file_name
 from recorder.parts import read_listed
 from recorder.schema import (
     DATASET_KEY,
@@ -58,13 +62,16 @@ __all__ = [
     "Chunk",
     "Cursor",
     "PartFile",
+    "Parts",
     "RowGroupInfo",
+    "SessionCursors",
+    "Unopened",
     "batch_rows",
     "bulk_rows",
     "check_root",
-    "cursors",
     "discover",
     "recorded_symbols",
+    "release_arrow_memory",
 ]
 
 I64 = npt.NDArray[np.int64]
@@ -95,7 +102,7 @@ _SYMBOL_DIR: Final = re.compile(r"^symbol=(.+)$")
 def batch_rows(dataset: str, keys_only: bool = False) -> int:
     """Return the rows per batch the streams read for ``dataset`` with up to four symbols:
     the unit of read-ahead per file (a few hundred KB to 2 MB: the streams decode their rows
-    into objects). With more symbols, :func:`cursors` divides it among them."""
+    into objects). With more symbols, :meth:`Unopened.add` divides it among them."""
     if keys_only:
         return 65536
     return _BATCH_ROWS.get(dataset, 1024)
@@ -128,7 +135,12 @@ def _release_arrow_memory() -> None:
     # every file: the pages handed back are faulted in again by the next batches, which cost
     # the 3-column scan of bench_replay.py, a few large files, about a third of its speed.
     if next(_files_closed) % _RELEASE_EVERY_FILES == 0:
-        pa.default_memory_pool().release_unused()
+        release_arrow_memory()
+
+
+def release_arrow_memory() -> None:
+    """Hand the memory Arrow's allocator holds, freed, back to the operating system."""
+    pa.default_memory_pool().release_unused()
 
 
 def _width(kind: pa.DataType) -> int:
@@ -169,6 +181,117 @@ class PartFile:
     identity: tuple[int, int, int] | None = None
     """The file's inode, size and modification time when found: a file under the same name
     later (a compaction's merged part may take the name of an input) is another file."""
+
+
+_NO_STAT: Final = -(2**63)
+"""A statistic the footer does not give, in :class:`Parts`' arrays."""
+_HIGHEST: Final = 2**63 - 1
+_PART_FIELDS: Final = 8  # directory, first ns, last ns, version, inode, size, mtime, groups end
+_GROUP_FIELDS: Final = 8  # index, rows, session, seq sorted, seq min and max, recv min and max
+
+
+class Parts(Sequence[PartFile]):
+    """The part files of one dataset that meet a selection, packed in integer arrays.
+
+    A replay plans every part of its selection before it starts, and a day of 200 markets
+    recorded without compaction has about 170,000 parts. As :class:`PartFile` objects (a
+    path, row-group statistics as Python integers) a part costs about 1 KB; packed here,
+    about 130 bytes with one row group. Indexing rebuilds a :class:`PartFile`.
+    """
+
+    def __init__(self, dataset: str) -> None:
+        self.dataset = dataset
+        self._dirs: list[tuple[Path, str | None]] = []
+        self._dir_index: dict[Path, int] = {}
+        self._sessions: list[str] = []
+        self._session_index: dict[str, int] = {}
+        self._odd_names: dict[int, str] = {}  # names other than part-<first>-<last>.parquet
+        self._parts = array("q")
+        self._groups = array("q")
+
+    def append(self, part: PartFile) -> None:
+        """Add ``part`` (of this dataset)."""
+        directory, name = part.path.parent, part.path.name
+        where = self._dir_index.setdefault(directory, len(self._dirs))
+        if where == len(self._dirs):
+            self._dirs.append((directory, part.symbol))
+        interval = parse_part_name(name)
+        first, last = (interval.first_ns, interval.last_ns) if interval is not None else (0, 0)
+        if name != part_file_name(first, last):
+            self._odd_names[len(self)] = name
+        for g in part.row_groups:
+            session = -1
+            if g.session is not None:
+                session = self._session_index.setdefault(g.session, len(self._sessions))
+                if session == len(self._sessions):
+                    self._sessions.append(g.session)
+            ranges = (_NO_STAT if v is None else v for v in _ranges(g))
+            self._groups.extend((g.index, g.num_rows, session, int(g.seq_sorted), *ranges))
+        inode, size, mtime = part.identity if part.identity is not None else (-1, -1, -1)
+        end = len(self._groups) // _GROUP_FIELDS
+        self._parts.extend((where, first, last, part.version, inode, size, mtime, end))
+
+    def __len__(self) -> int:
+        return len(self._parts) // _PART_FIELDS
+
+    @overload
+    def __getitem__(self, index: int) -> PartFile: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[PartFile]: ...
+
+    def __getitem__(self, index: int | slice) -> PartFile | list[PartFile]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if not -len(self) <= index < len(self):
+            raise IndexError(index)
+        index %= len(self)
+        at = index * _PART_FIELDS
+        where, first, last, version, inode, size, mtime, end = self._parts[at : at + _PART_FIELDS]
+        start = self._parts[at - 1] if index else 0
+        directory, symbol = self._dirs[where]
+        name = self._odd_names.get(index) or part_file_name(first, last)
+        groups = []
+        for g in range(start, end):
+            values = self._groups[g * _GROUP_FIELDS : (g + 1) * _GROUP_FIELDS].tolist()
+            number, rows, session, ordered = values[:4]
+            seq_min, seq_max, recv_min, recv_max = (
+                None if v == _NO_STAT else v for v in values[4:]
+            )
+            groups.append(
+                RowGroupInfo(
+                    number,
+                    rows,
+                    None if session < 0 else self._sessions[session],
+                    bool(ordered),
+                    seq_min,
+                    seq_max,
+                    recv_min,
+                    recv_max,
+                )
+            )
+        identity = None if inode < 0 else (inode, size, mtime)
+        return PartFile(directory / name, self.dataset, symbol, version, tuple(groups), identity)
+
+    @property
+    def symbols(self) -> set[str]:
+        """The symbols the parts belong to."""
+        return {symbol for _, symbol in self._dirs if symbol is not None}
+
+    @property
+    def symbol_count(self) -> int:
+        """How many partitions of different symbols the parts lie in (a date-only dataset
+        counts one)."""
+        return len({symbol for _, symbol in self._dirs})
+
+    @property
+    def sessions(self) -> set[str]:
+        """The sessions the row groups' statistics name."""
+        return set(self._sessions)
+
+
+def _ranges(group: RowGroupInfo) -> tuple[int | None, ...]:
+    return group.seq_min, group.seq_max, group.recv_min, group.recv_max
 
 
 class Chunk:
@@ -238,7 +361,7 @@ def _dirs(parent: Path, pattern: re.Pattern[str]) -> list[tuple[str, Path]]:
     return sorted(found)
 
 
-def discover(selection: Selection, dataset: str) -> list[PartFile]:
+def discover(selection: Selection, dataset: str) -> Parts:
     """Return the part files of ``dataset`` that can hold selected rows, in path order
     (listed again if a compaction replaces a part meanwhile).
 
@@ -250,10 +373,10 @@ def discover(selection: Selection, dataset: str) -> list[PartFile]:
     return read_listed(functools.partial(_discover, selection, dataset))
 
 
-def _discover(selection: Selection, dataset: str) -> list[PartFile]:
+def _discover(selection: Selection, dataset: str) -> Parts:
     first_day = date_of_ns(selection.start_ns) if selection.start_ns is not None else None
     last_day = date_of_ns(selection.end_ns - 1) if selection.end_ns is not None else None
-    parts: list[PartFile] = []
+    parts = Parts(dataset)
     for day_text, day_dir in _dirs(selection.root / dataset, _DATE_DIR):
         day = date.fromisoformat(day_text)
         if (first_day is not None and day < first_day) or (last_day is not None and day > last_day):
@@ -604,62 +727,194 @@ def _events_mask(symbols: pa.Array, wanted: frozenset[str]) -> pa.Array:
     return pc.or_(pc.equal(lengths, 0), pa.array(hit_rows))
 
 
-def cursors(
-    parts: Sequence[PartFile],
-    selection: Selection,
-    columns: Sequence[str] | None = None,
-    batch_size: int | None = None,
-) -> list[Cursor]:
-    """Return one :class:`Cursor` per (file, session) of ``parts``.
+@dataclass(frozen=True, slots=True)
+class _Read:
+    # How the cursors of one Parts table read their files.
+    parts: Parts
+    selection: Selection
+    columns: tuple[str, ...] | None
+    batch_size: int | None
+    sharing: int
+    clock: bool = True
 
-    ``columns`` projects what is read (``None``: every column); the key columns are always
-    read. ``batch_size`` (batch access) overrides :func:`batch_rows`, which is divided among
-    the symbols of ``parts`` beyond four (see :data:`_SIZED_FOR_SYMBOLS`). Files without
-    usable statistics have their key columns read here to find their sessions.
 
-    Raises:
-        RecordingFormatError: a file cannot be read.
+_ENTRY_FIELDS: Final = 7  # read, part, session, bound seq, bound ns, lowest and highest receive
+
+
+class Unopened:
+    """Cursors a merge has not opened yet, one per (file, session), packed in arrays.
+
+    :meth:`add` takes a dataset's :class:`Parts` and how to read them; :meth:`of_session`
+    gives one session's cursors in the order a merge opens them. A :class:`Cursor` object
+    exists only from when the merge opens it, so what a plan of many parts holds is about 60
+    bytes a cursor.
     """
-    out: list[Cursor] = []
-    symbols = len({part.symbol for part in parts})
-    sharing = max(1, -(-symbols // _SIZED_FOR_SYMBOLS))
-    for part in parts:
-        for cursor in _part_cursors(part, selection, columns, batch_size):
-            cursor.sharing = sharing
-            out.append(cursor)
-    return out
+
+    def __init__(self) -> None:
+        self._reads: list[_Read] = []
+        self._names: list[str] = []
+        self._index: dict[str, int] = {}
+        self._entries = array("q")
+
+    def __len__(self) -> int:
+        return len(self._entries) // _ENTRY_FIELDS
+
+    def add(
+        self,
+        parts: Parts,
+        selection: Selection,
+        columns: Sequence[str] | None = None,
+        batch_size: int | None = None,
+        *,
+        sessions: Collection[str] | None = None,
+    ) -> None:
+        """Add a cursor per (file, session) of ``parts`` (of ``sessions`` only, if given).
+
+        ``columns`` projects what is read (``None``: every column); the key columns are
+        always read. ``batch_size`` (batch access) overrides :func:`batch_rows`, which is
+        divided among the symbols of ``parts`` beyond four (see :data:`_SIZED_FOR_SYMBOLS`).
+        Files without usable statistics have their key columns read here to find their
+        sessions.
+
+        Raises:
+            RecordingFormatError: a file cannot be read.
+        """
+        sharing = max(1, -(-parts.symbol_count // _SIZED_FOR_SYMBOLS))
+        read = len(self._reads)
+        chosen = tuple(columns) if columns is not None else None
+        self._reads.append(_Read(parts, selection, chosen, batch_size, sharing))
+        for number, part in enumerate(parts):
+            for session, bound_seq, bound_ns, low, high in _cursor_bounds(part):
+                if sessions is not None and session not in sessions:
+                    continue
+                name = self._number(session)
+                self._entries.extend((read, number, name, bound_seq, bound_ns, low, high))
+
+    def extend(self, other: Unopened) -> None:
+        """Add the cursors of ``other`` (after this one's)."""
+        offset = len(self._reads)
+        self._reads.extend(other._reads)
+        for row in other._table().tolist():
+            row[0] += offset
+            row[2] = self._number(other._names[row[2]])
+            self._entries.extend(row)
+
+    def _number(self, session: str) -> int:
+        number = self._index.setdefault(session, len(self._names))
+        if number == len(self._names):
+            self._names.append(session)
+        return number
+
+    def _table(self) -> I64:
+        return np.frombuffer(self._entries, dtype=np.int64).reshape(-1, _ENTRY_FIELDS)
+
+    def sessions(self) -> list[str]:
+        """Return the sessions that have cursors, sorted."""
+        return sorted(self._names)
+
+    def ranges(self) -> dict[str, tuple[int, int]]:
+        """Return each session's lowest and highest receive time, as statistics tell them
+        (the highest is ``2**63 - 1`` where they do not)."""
+        table = self._table()
+        out = {}
+        for number, name in enumerate(self._names):
+            mine = table[table[:, 2] == number]
+            out[name] = (int(mine[:, 5].min()), int(mine[:, 6].max()))
+        return out
+
+    def without_clock(self) -> None:
+        """Read no receive times (the merge needs the ``seq`` order only)."""
+        self._reads = [dataclasses.replace(read, clock=False) for read in self._reads]
+
+    def of_session(self, session: str) -> SessionCursors:
+        """Return the cursors of ``session`` in the order a merge opens them: by ``bound_seq``,
+        then in the order they were added."""
+        table = self._table()
+        rows = np.flatnonzero(table[:, 2] == self._index[session])
+        rows = rows[np.argsort(table[rows, 3], kind="stable")]
+        return SessionCursors(self, session, rows, table[rows, 3], int(table[rows, 4].min()))
+
+    def _open(self, row: int, session: str) -> Cursor:
+        read_no, number, _, bound_seq, bound_ns, _, _ = self._table()[row].tolist()
+        read = self._reads[read_no]
+        part = read.parts[number]
+        known = _known_sessions(part)
+        groups = [g for g in part.row_groups if g.session == session] if known else part.row_groups
+        cursor = Cursor(
+            part,
+            session,
+            groups,
+            bound_seq=bound_seq,
+            bound_ns=bound_ns,
+            streaming=known and _ascending_groups(groups),
+            selection=read.selection,
+            columns=read.columns,
+            batch_size=read.batch_size,
+        )
+        cursor.sharing = read.sharing
+        cursor.clock = read.clock
+        return cursor
 
 
-def _part_cursors(
-    part: PartFile, selection: Selection, columns: Sequence[str] | None, batch_size: int | None
-) -> list[Cursor]:
-    groups = part.row_groups
-    known = all(
-        g.session is not None and g.seq_min is not None and g.recv_min is not None for g in groups
+class SessionCursors:
+    """One session's unopened cursors, in the order a merge opens them (:meth:`pop`)."""
+
+    __slots__ = ("_bounds", "_next", "_owner", "_rows", "bound_ns", "session")
+
+    def __init__(
+        self, owner: Unopened, session: str, rows: I64, bounds: I64, bound_ns: int
+    ) -> None:
+        self._owner = owner
+        self.session = session
+        self._rows = rows
+        self._bounds = bounds
+        self._next = 0
+        self.bound_ns = bound_ns
+        """The lowest receive time of the session's rows (a lower bound, from statistics)."""
+
+    def __len__(self) -> int:
+        return len(self._rows) - self._next
+
+    def next_bound(self) -> int | None:
+        """Return the ``bound_seq`` of the cursor :meth:`pop` opens next (``None``: none)."""
+        return int(self._bounds[self._next]) if self._next < len(self._rows) else None
+
+    def pop(self) -> Cursor:
+        """Return the next cursor, unread."""
+        row = int(self._rows[self._next])
+        self._next += 1
+        return self._owner._open(row, self.session)
+
+
+def _known_sessions(part: PartFile) -> bool:
+    # Whether the statistics name each row group's session, seq and receive ranges.
+    return all(
+        g.session is not None and g.seq_min is not None and g.recv_min is not None
+        for g in part.row_groups
     )
-    if known:
+
+
+def _ascending_groups(groups: Sequence[RowGroupInfo]) -> bool:
+    # Whether one session's row groups follow each other in seq (streamed one after another).
+    return all(
+        a.seq_max is not None and b.seq_min is not None and a.seq_max < b.seq_min
+        for a, b in itertools.pairwise(groups)
+    )
+
+
+def _cursor_bounds(part: PartFile) -> list[tuple[str, int, int, int, int]]:
+    # Per session of the file: its lowest seq and receive time, and the receive range of
+    # the row groups its cursor reads (the highest 2**63 - 1 where statistics do not say).
+    groups = part.row_groups
+    if _known_sessions(part):
         by_session: dict[str, list[RowGroupInfo]] = {}
         for group in groups:
             by_session.setdefault(group.session, []).append(group)  # type: ignore[arg-type]
         out = []
         for session, mine in sorted(by_session.items()):
-            ascending = all(
-                a.seq_max is not None and b.seq_min is not None and a.seq_max < b.seq_min
-                for a, b in itertools.pairwise(mine)
-            )
-            out.append(
-                Cursor(
-                    part,
-                    session,
-                    mine,
-                    bound_seq=min(int(g.seq_min or 0) for g in mine),
-                    bound_ns=min(int(g.recv_min or 0) for g in mine),
-                    streaming=ascending,
-                    selection=selection,
-                    columns=columns,
-                    batch_size=batch_size,
-                )
-            )
+            low = min(int(g.recv_min or 0) for g in mine)
+            high = max(_HIGHEST if g.recv_max is None else g.recv_max for g in mine)
+            out.append((session, min(int(g.seq_min or 0) for g in mine), low, low, high))
         return out
     # Statistics do not tell the sessions apart: read the keys to find them.
     try:
@@ -674,22 +929,12 @@ def _part_cursors(
     except (OSError, pa.ArrowInvalid) as exc:
         raise RecordingFormatError(part.path, f"cannot be read ({exc}); move it aside") from exc
     out = []
+    high = max(_HIGHEST if g.recv_max is None else g.recv_max for g in groups)
     sessions = sorted(str(s) for s in pc.unique(keys["session_id"]).to_pylist())
     for session in sessions:
         mine = keys.filter(pc.equal(keys["session_id"], session))
-        seq = pc.min_max(mine["seq"])
-        recv = pc.min_max(mine["received_ns"])
-        out.append(
-            Cursor(
-                part,
-                session,
-                groups,
-                bound_seq=int(seq["min"].as_py()),
-                bound_ns=int(recv["min"].as_py()),
-                streaming=False,
-                selection=selection,
-                columns=columns,
-                batch_size=batch_size,
-            )
-        )
+        seq = int(pc.min(mine["seq"]).as_py())
+        recv = int(pc.min(mine["received_ns"]).as_py())
+        low = min(recv if g.recv_min is None else g.recv_min for g in groups)
+        out.append((session, seq, recv, low, high))
     return out

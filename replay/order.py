@@ -7,13 +7,13 @@ Everything that yields rows in order (the async streams, ``stream_all``, ``diges
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Final
 
 import numpy as np
 
-from replay.files import I64, Chunk, Cursor
+from replay.files import I64, Chunk, Cursor, SessionCursors, Unopened
 
 __all__ = ["Run", "Segment", "replay_order"]
 
@@ -184,7 +184,7 @@ def _expand(piece: I64, start: I64, stop: I64) -> tuple[I64, I64]:
     return source, row
 
 
-def replay_order(cursors: Iterable[Cursor]) -> Iterator[Segment]:
+def replay_order(cursors: Unopened) -> Iterator[Segment]:
     """Yield the selected rows of ``cursors`` in the replay order, as :class:`Segment` pieces.
 
     **The rule.** Every row ``r`` belongs to a recording session ``s(r)`` (``session_id``) and
@@ -221,15 +221,12 @@ def replay_order(cursors: Iterable[Cursor]) -> Iterator[Segment]:
     Raises:
         RecordingFormatError: a file cannot be read, or breaks the ``seq`` order it promised.
     """
-    by_session: dict[str, list[Cursor]] = {}
-    for cursor in cursors:
-        by_session.setdefault(cursor.session, []).append(cursor)
-    sessions = sorted(by_session)
+    sessions = cursors.sessions()
     if len(sessions) == 1:
-        yield from _session_order(by_session[sessions[0]])
+        yield from _session_order(cursors.of_session(sessions[0]))
         return
     yield from _merge_sessions(
-        [_SessionSource(rank, sid, by_session[sid]) for rank, sid in enumerate(sessions)]
+        [_SessionSource(rank, sid, cursors.of_session(sid)) for rank, sid in enumerate(sessions)]
     )
 
 
@@ -240,10 +237,8 @@ class _Open:
     pos: int = 0
 
 
-def _session_order(cursors: list[Cursor]) -> Iterator[Segment]:
+def _session_order(pending: SessionCursors) -> Iterator[Segment]:
     # Merge one session's cursors on seq, filling each row's clock (running max of received).
-    pending = [(c.bound_seq, i, c) for i, c in enumerate(cursors)]
-    heapq.heapify(pending)
     active: list[_Open] = []
     carry = _NONE
     last_seq = -1
@@ -271,18 +266,17 @@ def _session_order(cursors: list[Cursor]) -> Iterator[Segment]:
     finally:
         for item in active:
             item.cursor.close()
-        for _, _, cursor in pending:
-            cursor.close()
 
 
-def _open_due(active: list[_Open], pending: list[tuple[int, int, Cursor]]) -> int | None:
+def _open_due(active: list[_Open], pending: SessionCursors) -> int | None:
     # Open every pending cursor whose rows can come before the end of an open chunk; return
     # the horizon: the smallest last seq of the open chunks (every row up to it is known).
     while True:
         horizon = min((int(item.chunk.seq[-1]) for item in active), default=None)
-        if not pending or (horizon is not None and pending[0][0] > horizon):
+        bound = pending.next_bound()
+        if bound is None or (horizon is not None and bound > horizon):
             return horizon
-        _, _, cursor = heapq.heappop(pending)
+        cursor = pending.pop()
         chunk = cursor.next_chunk()
         if chunk is None:
             cursor.close()
@@ -348,14 +342,14 @@ def _merge_pieces(
 class _SessionSource:
     rank: int
     session: str
-    cursors: list[Cursor]
+    cursors: SessionCursors
     segments: Iterator[Segment] | None = None
     buffer: Segment | None = None
     start: int = 0
 
     @property
     def bound_ns(self) -> int:
-        return min(c.bound_ns for c in self.cursors)
+        return self.cursors.bound_ns
 
     def fill(self) -> bool:
         # Make sure the buffer holds at least one row; False when the session is done.

@@ -19,7 +19,7 @@ from backbone.memory import release_freed_memory
 from recorder.layout import SESSIONS_DIR
 from recorder.schema import DATASETS
 from replay.errors import InvalidReplayArgument
-from replay.files import Cursor, PartFile, check_root, cursors, discover
+from replay.files import Parts, Unopened, check_root, discover, release_arrow_memory
 from replay.order import Segment, replay_order
 from replay.selection import REPLAYED_DATASETS, Selection
 
@@ -44,14 +44,13 @@ class Plan:
     """The files of a selection, per dataset, and what the manifests say."""
 
     selection: Selection
-    parts: dict[str, list[PartFile]]
+    parts: dict[str, Parts]
     sessions: tuple[SessionInfo, ...]
 
     @property
     def symbols(self) -> tuple[str, ...]:
         """The symbols that have selected files, sorted."""
-        found = {p.symbol for parts in self.parts.values() for p in parts if p.symbol}
-        return tuple(sorted(found))
+        return tuple(sorted(set().union(*(parts.symbols for parts in self.parts.values()))))
 
 
 def _read_sessions(selection: Selection) -> tuple[SessionInfo, ...]:
@@ -95,24 +94,23 @@ def plan(selection: Selection, datasets: Sequence[str] = REPLAYED_DATASETS) -> P
         {dataset: discover(selection, dataset) for dataset in datasets},
         _read_sessions(selection),
     )
-    # Reading the footers leaves the C allocator holding freed memory (7 MiB of a replay's
-    # peak with 480 parts as with 4,800): hand it back, or the replay keeps it to the end.
+    # Reading the footers leaves the allocators holding freed memory (the C one 7 MiB of a
+    # replay's peak with 480 parts as with 4,800; Arrow's 4 MiB with 30,000): hand it back,
+    # or the replay keeps it to the end.
     release_freed_memory()
+    release_arrow_memory()
     return found
 
 
-def _overlapping(cursor_sets: Sequence[Sequence[Cursor]]) -> bool:
+def _overlapping(ranges: Sequence[dict[str, tuple[int, int]]]) -> bool:
     # Whether any two sessions' receive ranges (from statistics) overlap.
-    ranges: dict[str, list[int]] = {}
-    for group in cursor_sets:
-        for cursor in group:
-            for info in cursor.groups:
-                low = info.recv_min if info.recv_min is not None else cursor.bound_ns
-                high = info.recv_max if info.recv_max is not None else 2**63 - 1
-                span = ranges.setdefault(cursor.session, [low, high])
-                span[0], span[1] = min(span[0], low), max(span[1], high)
-    spans = sorted(ranges.values())
-    return any(b[0] <= a[1] for a, b in itertools.pairwise(spans))
+    spans: dict[str, list[int]] = {}
+    for found in ranges:
+        for session, (low, high) in found.items():
+            span = spans.setdefault(session, [low, high])
+            span[0], span[1] = min(span[0], low), max(span[1], high)
+    ordered = sorted(spans.values())
+    return any(b[0] <= a[1] for a, b in itertools.pairwise(ordered))
 
 
 def segments(
@@ -133,18 +131,17 @@ def segments(
     times are then not read at all (the order is ``seq``).
     """
     selection = the_plan.selection
-    wanted = [cursors(the_plan.parts.get(d, []), selection, columns, batch_size) for d in datasets]
-    sessions = {c.session for group in wanted for c in group}
+    pending = Unopened()
+    for dataset in datasets:
+        pending.add(the_plan.parts.get(dataset) or Parts(dataset), selection, columns, batch_size)
+    sessions = pending.sessions()
     others = [d for d in REPLAYED_DATASETS if d not in datasets and d in the_plan.parts]
     if len(sessions) > 1 and others:
-        extra = [
-            [c for c in cursors(the_plan.parts[d], selection, _KEYS) if c.session in sessions]
-            for d in others
-        ]
-        if _overlapping([*wanted, *extra]):
-            wanted.extend(extra)
+        keys = Unopened()
+        for dataset in others:
+            keys.add(the_plan.parts[dataset], selection, _KEYS, sessions=set(sessions))
+        if _overlapping([pending.ranges(), keys.ranges()]):
+            pending.extend(keys)
     if not clock and len(sessions) == 1:
-        for group in wanted:
-            for cursor in group:
-                cursor.clock = False
-    yield from replay_order(c for group in wanted for c in group)
+        pending.without_clock()
+    yield from replay_order(pending)

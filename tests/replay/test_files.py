@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import datetime
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from replay_factories import Market
 
 from backbone.models import Record, TradeData
@@ -24,7 +27,7 @@ from replay import (
     scan,
 )
 from replay.errors import InvalidReplayArgument
-from replay.files import UPGRADES, cursors, discover
+from replay.files import UPGRADES, PartFile, Parts, RowGroupInfo, Unopened, discover
 from replay.selection import make_selection
 
 
@@ -122,7 +125,10 @@ def test_a_stream_over_many_symbols_reads_each_file_in_smaller_batches(
     trades = [r for r in Market(seed=4, symbols=symbols).records(900) if type(r) is TradeData]
     write_recording(tmp_path, trades, session_id="s")
     selection = make_selection(tmp_path)
-    opened = cursors(discover(selection, "trade"), selection)
+    pending = Unopened()
+    pending.add(discover(selection, "trade"), selection)
+    of_session = pending.of_session("s")
+    opened = [of_session.pop() for _ in range(len(of_session))]
     assert len(opened) == 9 and {c.sharing for c in opened} == {3}
     chunk = opened[0].next_chunk()
     for cursor in opened:
@@ -134,6 +140,50 @@ def test_a_stream_over_many_symbols_reads_each_file_in_smaller_batches(
             return [r async for r in replay.stream_trade(list(symbols))]
 
     assert asyncio.run(run()) == trades
+
+
+_STAT = st.one_of(st.none(), st.integers(0, 2**63 - 1))
+_GROUP = st.builds(
+    RowGroupInfo,
+    index=st.integers(0, 2**20),
+    num_rows=st.integers(1, 2**31),
+    session=st.one_of(st.none(), st.sampled_from(["s-a", "s-b", "s-c"])),
+    seq_sorted=st.booleans(),
+    seq_min=_STAT,
+    seq_max=_STAT,
+    recv_min=_STAT,
+    recv_max=_STAT,
+)
+_NAME = st.one_of(
+    st.tuples(st.integers(0, 2**63 - 1), st.integers(0, 2**63 - 1)).map(
+        lambda t: f"part-{t[0]}-{t[1]}.parquet"
+    ),
+    st.sampled_from(["part-007-9.parquet", "odd.parquet"]),
+)
+_PART = st.builds(
+    PartFile,
+    path=st.tuples(st.sampled_from(["KRW-BTC", "KRW-ETH"]), _NAME).map(
+        lambda t: Path("/r/trade/date=2025-11-26") / f"symbol={t[0]}" / t[1]
+    ),
+    dataset=st.just("trade"),
+    symbol=st.just(None),
+    version=st.integers(1, 3),
+    row_groups=st.lists(_GROUP, max_size=4).map(tuple),
+    identity=st.one_of(st.none(), st.tuples(*[st.integers(0, 2**62)] * 3)),
+)
+
+
+@given(st.lists(_PART, max_size=8))
+def test_parts_give_back_every_part_as_it_was_found(found: list[PartFile]) -> None:
+    # Parts packs what discovery found into arrays: whatever a footer held (statistics
+    # missing, odd names, several row groups) must come back equal.
+    found = [dataclasses.replace(p, symbol=p.path.parent.name[len("symbol=") :]) for p in found]
+    parts = Parts("trade")
+    for part in found:
+        parts.append(part)
+    assert list(parts) == found and parts[-1:] == found[-1:]
+    assert parts.symbols == {p.symbol for p in found}
+    assert parts.sessions == {g.session for p in found for g in p.row_groups if g.session}
 
 
 @pytest.mark.parametrize("where", ["missing", "file", "empty"])
