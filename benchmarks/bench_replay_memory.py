@@ -4,14 +4,15 @@ Writes two recordings with the recorder's own writer (mixed trades, tickers and 
 orderbooks over four markets, the partitions rotated into parts as a live recorder does):
 ``--records`` and ten times as many. Each is replayed in a fresh process through
 ``stream_all()`` (every record decoded), and the process's peak RSS is read (``VmHWM`` of
-``/proc/self/status``; Linux). The same is done for ``scan_batches``. Prints both peaks and
+``/proc/self/status``; Linux), the median of ``--repeat`` processes (peaks move by 10 to 30
+MiB from one process to the next). The same is done for ``scan_batches``. Prints both peaks and
 the ratio (goal: the larger within 10 % of the smaller), with the peak of a process that only
 imports tape as the floor. Two layouts: parts rotated as the live recorder writes them (a
 longer recording has more parts), and the same parts merged by the recorder's own
 compaction (``recorder.compaction.compact``, what ``tape compact`` runs: one part per
 partition, so a longer recording has larger files, in row groups of at most 65,536 rows).
 
-    python benchmarks/bench_replay_memory.py [--records 100000] [--markets 4]
+    python benchmarks/bench_replay_memory.py [--records 100000] [--markets 4] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import random
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -155,15 +157,19 @@ def write(root: Path, count: int, rotation: int, symbols: tuple[str, ...] = SYMB
             publish_table(root, dataset, table, compression="zstd")
 
 
-def peak(root: Path, how: str) -> tuple[int, int]:
-    done = subprocess.run(
-        [sys.executable, "-c", CHILD, str(root), how],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    count, kib = done.stdout.split()
-    return int(count), int(kib)
+def peak(root: Path, how: str, repeat: int = 1) -> tuple[int, int]:
+    """Return the records replayed and the median peak (KiB) of ``repeat`` fresh processes."""
+    peaks = []
+    for _ in range(repeat):
+        done = subprocess.run(
+            [sys.executable, "-c", CHILD, str(root), how],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        count, kib = done.stdout.split()
+        peaks.append(int(kib))
+    return int(count), int(statistics.median(peaks))
 
 
 def main() -> None:
@@ -171,6 +177,9 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument(
         "--markets", type=int, default=len(SYMBOLS), help="markets interleaved (default 4)"
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="processes per figure; the median is printed"
     )
     args = parser.parse_args()
     symbols = SYMBOLS[: args.markets] + tuple(
@@ -195,8 +204,8 @@ def main() -> None:
                 f"{floor / 1024:.0f} MiB"
             )
             for how in ("stream", "batches"):
-                n_small, p_small = peak(small, how)
-                n_large, p_large = peak(large, how)
+                n_small, p_small = peak(small, how, args.repeat)
+                n_large, p_large = peak(large, how, args.repeat)
                 print(
                     f"  {how:8s} {n_small:>9,} records: {p_small / 1024:6.0f} MiB  "
                     f"{n_large:>9,} records: {p_large / 1024:6.0f} MiB  "

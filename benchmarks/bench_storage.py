@@ -5,7 +5,8 @@ passes in minutes) in its own process, records ``--markets`` on every channel wi
 recorder's defaults but a 30 s rotation, plus REST reference snapshots every 2 s, then
 measures every dataset as written (one part per partition per rotation), after
 ``tape compact`` (one zstd part per partition), and with each compacted part rewritten in
-the other Parquet compressions.
+the other Parquet compressions and in zstd with Parquet's usual 1 MiB data pages (the
+recorder writes 256 KiB pages).
 
     python benchmarks/bench_storage.py --seconds 120 --speed 30
 """
@@ -20,6 +21,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import pyarrow.parquet as pq
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench_capture_memory import sizes
@@ -28,7 +31,7 @@ from backbone import MarketDataBackbone
 from recorder.capture import Recorder
 from recorder.compaction import compact
 from recorder.config import RecorderConfig, StorageConfig
-from recorder.parts import read_part, write_parquet
+from recorder.parts import key_sorted, read_part, row_group_rows, write_options, write_parquet
 
 MARKETS = "KRW-BTC,KRW-ETH,KRW-XRP,KRW-SOL,KRW-DOGE"
 
@@ -47,6 +50,18 @@ async def record(urls: dict[str, str], root: Path, seconds: float) -> None:
         Recorder(backbone, root, config=config),
     ):
         await asyncio.sleep(seconds)
+
+
+def rewrite(part: Path, copy: Path, codec: str, page_bytes: int | None) -> None:
+    """Write the rows of ``part`` to ``copy`` as the recorder would with ``codec`` (and
+    ``page_bytes`` data pages instead of its own, if given)."""
+    if page_bytes is None:
+        write_parquet(copy, read_part(part), codec)
+        return
+    table = read_part(part)
+    options = write_options(table.schema, codec, key_sorted=key_sorted(table))
+    options["data_page_size"] = page_bytes
+    pq.write_table(table, copy, row_group_size=row_group_rows(table.schema), **options)
 
 
 def main() -> None:
@@ -70,26 +85,34 @@ def main() -> None:
     written = sizes(base / "rec")
     compact(base / "rec", compression="zstd")
     compacted = {"zstd": sizes(base / "rec")}
-    for codec in ("snappy", "gzip", "none"):
+    # The compacted parts rewritten: in the other codecs, and in zstd with Parquet's usual
+    # 1 MiB data pages (the cost of the recorder's smaller pages, on the same rows).
+    for label, codec, page in (
+        ("snappy", "snappy", None),
+        ("gzip", "gzip", None),
+        ("none", "none", None),
+        ("zstd 1 MiB pages", "zstd", 1 << 20),
+    ):
         rewritten: dict[str, tuple[int, int, int]] = {}
         for dataset, (files, rows, _) in compacted["zstd"].items():
             total = 0
             for n, part in enumerate((base / "rec" / dataset).rglob("*.parquet")):
-                copy = base / f"{codec}-{dataset}-{n}.parquet"
-                write_parquet(copy, read_part(part), codec)
+                copy = base / f"{codec}-{page}-{dataset}-{n}.parquet"
+                rewrite(part, copy, codec, page)
                 total += copy.stat().st_size
             rewritten[dataset] = (files, rows, total)
-        compacted[codec] = rewritten
+        compacted[label] = rewritten
     print(f"{MARKETS}, {args.seconds:g} s at speed {args.speed:g}:")
     print(
         f"  {'dataset':<15} {'rows':>8} {'parts':>6} {'B/rec as written':>17} "
-        f"{'compacted zstd':>15} {'snappy':>8} {'gzip':>8} {'none':>8}"
+        f"{'compacted zstd':>15} {'snappy':>8} {'gzip':>8} {'none':>8} {'zstd 1 MiB pages':>17}"
     )
     for dataset, (files, rows, size) in written.items():
         per = {codec: compacted[codec][dataset][2] / rows for codec in compacted}
         print(
             f"  {dataset:<15} {rows:>8,} {files:>6} {size / rows:>17.1f} "
             f"{per['zstd']:>15.1f} {per['snappy']:>8.1f} {per['gzip']:>8.1f} {per['none']:>8.1f}"
+            f" {per['zstd 1 MiB pages']:>17.1f}"
         )
     subprocess.run(["rm", "-rf", str(base)], check=False)
 
