@@ -1033,7 +1033,7 @@ class ReplayBackbone:
             for market in info.markets:
                 if isinstance(market.get("symbol"), str):
                     names[market["symbol"]] = market
-        sessions_in_data = set().union(*(parts.sessions for parts in the_plan.parts.values()))
+        sessions_in_data = set().union(*(parts.session_ids for parts in the_plan.parts.values()))
         if sessions_in_data - manifests:
             found |= known
         out = []

@@ -102,7 +102,8 @@ _SYMBOL_DIR: Final = re.compile(r"^symbol=(.+)$")
 def batch_rows(dataset: str, keys_only: bool = False) -> int:
     """Return the rows per batch the streams read for ``dataset`` with up to four symbols:
     the unit of read-ahead per file (a few hundred KB to 2 MB: the streams decode their rows
-    into objects). With more symbols, :meth:`Unopened.add` divides it among them."""
+    into objects). With more symbols, a stream reads proportionally fewer (see
+    :data:`_SIZED_FOR_SYMBOLS`)."""
     if keys_only:
         return 65536
     return _BATCH_ROWS.get(dataset, 1024)
@@ -183,11 +184,10 @@ class PartFile:
     later (a compaction's merged part may take the name of an input) is another file."""
 
 
-_NO_STAT: Final = -(2**63)
-"""A statistic the footer does not give, in :class:`Parts`' arrays."""
 _HIGHEST: Final = 2**63 - 1
-_PART_FIELDS: Final = 8  # directory, first ns, last ns, version, inode, size, mtime, groups end
-_GROUP_FIELDS: Final = 8  # index, rows, session, seq sorted, seq min and max, recv min and max
+_PART_FIELDS: Final = 8  # directory, first ns, last ns, version, identity?, size, mtime, groups end
+_GROUP_FIELDS: Final = 8  # index, rows, session, flags, seq min and max, recv min and max
+_SEQ_SORTED: Final = 1  # flags: bit 0 the declared seq order, bits 1-4 which statistics exist
 
 
 class Parts(Sequence[PartFile]):
@@ -196,7 +196,9 @@ class Parts(Sequence[PartFile]):
     A replay plans every part of its selection before it starts, and a day of 200 markets
     recorded without compaction has about 170,000 parts. As :class:`PartFile` objects (a
     path, row-group statistics as Python integers) a part costs about 1 KB; packed here,
-    about 130 bytes with one row group. Indexing rebuilds a :class:`PartFile`.
+    about 130 bytes with one row group. Indexing rebuilds a :class:`PartFile`. A part's
+    symbol is its directory's (the first part added from a directory sets it), as discovery
+    finds it.
     """
 
     def __init__(self, dataset: str) -> None:
@@ -207,7 +209,11 @@ class Parts(Sequence[PartFile]):
         self._session_index: dict[str, int] = {}
         self._odd_names: dict[int, str] = {}  # names other than part-<first>-<last>.parquet
         self._parts = array("q")
+        self._inodes = array("Q")  # unsigned, as the file system gives them
         self._groups = array("q")
+
+    def __repr__(self) -> str:
+        return f"Parts({self.dataset!r}, {len(self)} parts)"
 
     def append(self, part: PartFile) -> None:
         """Add ``part`` (of this dataset)."""
@@ -216,7 +222,9 @@ class Parts(Sequence[PartFile]):
         if where == len(self._dirs):
             self._dirs.append((directory, part.symbol))
         interval = parse_part_name(name)
-        first, last = (interval.first_ns, interval.last_ns) if interval is not None else (0, 0)
+        first = last = 0
+        if interval is not None and max(interval.first_ns, interval.last_ns) <= _HIGHEST:
+            first, last = interval.first_ns, interval.last_ns
         if name != part_file_name(first, last):
             self._odd_names[len(self)] = name
         for g in part.row_groups:
@@ -225,11 +233,17 @@ class Parts(Sequence[PartFile]):
                 session = self._session_index.setdefault(g.session, len(self._sessions))
                 if session == len(self._sessions):
                     self._sessions.append(g.session)
-            ranges = (_NO_STAT if v is None else v for v in _ranges(g))
-            self._groups.extend((g.index, g.num_rows, session, int(g.seq_sorted), *ranges))
-        inode, size, mtime = part.identity if part.identity is not None else (-1, -1, -1)
+            stats = _stats(g)
+            flags = int(g.seq_sorted)
+            for bit, value in enumerate(stats, start=1):
+                flags |= (value is not None) << bit
+            values = (0 if v is None else v for v in stats)
+            self._groups.extend((g.index, g.num_rows, session, flags, *values))
+        inode, size, mtime = part.identity if part.identity is not None else (0, 0, 0)
+        known = int(part.identity is not None)
         end = len(self._groups) // _GROUP_FIELDS
-        self._parts.extend((where, first, last, part.version, inode, size, mtime, end))
+        self._parts.extend((where, first, last, part.version, known, size, mtime, end))
+        self._inodes.append(inode)
 
     def __len__(self) -> int:
         return len(self._parts) // _PART_FIELDS
@@ -247,30 +261,31 @@ class Parts(Sequence[PartFile]):
             raise IndexError(index)
         index %= len(self)
         at = index * _PART_FIELDS
-        where, first, last, version, inode, size, mtime, end = self._parts[at : at + _PART_FIELDS]
+        where, first, last, version, known, size, mtime, end = self._parts[at : at + _PART_FIELDS]
         start = self._parts[at - 1] if index else 0
         directory, symbol = self._dirs[where]
         name = self._odd_names.get(index) or part_file_name(first, last)
         groups = []
         for g in range(start, end):
-            values = self._groups[g * _GROUP_FIELDS : (g + 1) * _GROUP_FIELDS].tolist()
-            number, rows, session, ordered = values[:4]
+            number, rows, session, flags, *values = self._groups[
+                g * _GROUP_FIELDS : (g + 1) * _GROUP_FIELDS
+            ].tolist()
             seq_min, seq_max, recv_min, recv_max = (
-                None if v == _NO_STAT else v for v in values[4:]
+                v if flags >> bit & 1 else None for bit, v in enumerate(values, start=1)
             )
             groups.append(
                 RowGroupInfo(
                     number,
                     rows,
                     None if session < 0 else self._sessions[session],
-                    bool(ordered),
+                    bool(flags & _SEQ_SORTED),
                     seq_min,
                     seq_max,
                     recv_min,
                     recv_max,
                 )
             )
-        identity = None if inode < 0 else (inode, size, mtime)
+        identity = (self._inodes[index], size, mtime) if known else None
         return PartFile(directory / name, self.dataset, symbol, version, tuple(groups), identity)
 
     @property
@@ -280,17 +295,17 @@ class Parts(Sequence[PartFile]):
 
     @property
     def symbol_count(self) -> int:
-        """How many partitions of different symbols the parts lie in (a date-only dataset
+        """How many different symbols the parts belong to (a date-only dataset's ``None``
         counts one)."""
         return len({symbol for _, symbol in self._dirs})
 
     @property
-    def sessions(self) -> set[str]:
+    def session_ids(self) -> set[str]:
         """The sessions the row groups' statistics name."""
         return set(self._sessions)
 
 
-def _ranges(group: RowGroupInfo) -> tuple[int | None, ...]:
+def _stats(group: RowGroupInfo) -> tuple[int | None, ...]:
     return group.seq_min, group.seq_max, group.recv_min, group.recv_max
 
 
@@ -756,9 +771,6 @@ class Unopened:
         self._index: dict[str, int] = {}
         self._entries = array("q")
 
-    def __len__(self) -> int:
-        return len(self._entries) // _ENTRY_FIELDS
-
     def add(
         self,
         parts: Parts,
@@ -792,12 +804,13 @@ class Unopened:
 
     def extend(self, other: Unopened) -> None:
         """Add the cursors of ``other`` (after this one's)."""
-        offset = len(self._reads)
+        table = other._table().copy()
+        table[:, 0] += len(self._reads)
+        numbers = np.array([self._number(name) for name in other._names], dtype=np.int64)
+        if len(table):
+            table[:, 2] = numbers[table[:, 2]]
         self._reads.extend(other._reads)
-        for row in other._table().tolist():
-            row[0] += offset
-            row[2] = self._number(other._names[row[2]])
-            self._entries.extend(row)
+        self._entries.frombytes(table.tobytes())
 
     def _number(self, session: str) -> int:
         number = self._index.setdefault(session, len(self._names))

@@ -142,48 +142,55 @@ def test_a_stream_over_many_symbols_reads_each_file_in_smaller_batches(
     assert asyncio.run(run()) == trades
 
 
-_STAT = st.one_of(st.none(), st.integers(0, 2**63 - 1))
+_I64 = st.integers(-(2**63), 2**63 - 1)
 _GROUP = st.builds(
     RowGroupInfo,
     index=st.integers(0, 2**20),
     num_rows=st.integers(1, 2**31),
     session=st.one_of(st.none(), st.sampled_from(["s-a", "s-b", "s-c"])),
     seq_sorted=st.booleans(),
-    seq_min=_STAT,
-    seq_max=_STAT,
-    recv_min=_STAT,
-    recv_max=_STAT,
+    seq_min=st.one_of(st.none(), _I64),
+    seq_max=st.one_of(st.none(), _I64),
+    recv_min=st.one_of(st.none(), _I64),
+    recv_max=st.one_of(st.none(), _I64),
 )
 _NAME = st.one_of(
-    st.tuples(st.integers(0, 2**63 - 1), st.integers(0, 2**63 - 1)).map(
+    st.tuples(st.integers(0, 10**20), st.integers(0, 10**20)).map(
         lambda t: f"part-{t[0]}-{t[1]}.parquet"
     ),
     st.sampled_from(["part-007-9.parquet", "odd.parquet"]),
 )
 _PART = st.builds(
     PartFile,
-    path=st.tuples(st.sampled_from(["KRW-BTC", "KRW-ETH"]), _NAME).map(
-        lambda t: Path("/r/trade/date=2025-11-26") / f"symbol={t[0]}" / t[1]
+    path=st.tuples(st.sampled_from(["symbol=KRW-BTC", "symbol=KRW-ETH", ""]), _NAME).map(
+        lambda t: Path("/r/trade/date=2025-11-26") / t[0] / t[1]
     ),
     dataset=st.just("trade"),
     symbol=st.just(None),
     version=st.integers(1, 3),
     row_groups=st.lists(_GROUP, max_size=4).map(tuple),
-    identity=st.one_of(st.none(), st.tuples(*[st.integers(0, 2**62)] * 3)),
+    identity=st.one_of(
+        st.none(), st.tuples(st.integers(0, 2**64 - 1), st.integers(0, 2**63 - 1), _I64)
+    ),
 )
+
+
+def _symbol_dir(name: str) -> str | None:
+    return name.removeprefix("symbol=") if name.startswith("symbol=") else None
 
 
 @given(st.lists(_PART, max_size=8))
 def test_parts_give_back_every_part_as_it_was_found(found: list[PartFile]) -> None:
-    # Parts packs what discovery found into arrays: whatever a footer held (statistics
-    # missing, odd names, several row groups) must come back equal.
-    found = [dataclasses.replace(p, symbol=p.path.parent.name[len("symbol=") :]) for p in found]
+    # Parts packs what discovery found into arrays: whatever a footer or the file system
+    # held (statistics missing or at the ends of their range, odd or huge names, several
+    # row groups, 64-bit inodes, a date-only partition) must come back equal.
+    found = [dataclasses.replace(p, symbol=_symbol_dir(p.path.parent.name)) for p in found]
     parts = Parts("trade")
     for part in found:
         parts.append(part)
     assert list(parts) == found and parts[-1:] == found[-1:]
-    assert parts.symbols == {p.symbol for p in found}
-    assert parts.sessions == {g.session for p in found for g in p.row_groups if g.session}
+    assert parts.symbols == {p.symbol for p in found if p.symbol}
+    assert parts.session_ids == {g.session for p in found for g in p.row_groups if g.session}
 
 
 @pytest.mark.parametrize("where", ["missing", "file", "empty"])
