@@ -663,10 +663,20 @@ class Cursor:
             batch = self._filter(UPGRADES[self._version](self.part.dataset, raw))
             if batch.num_rows == 0:
                 continue
+            seq = batch.column("seq").to_numpy()
+            repeated = np.empty(len(seq), dtype=bool)
+            repeated[0] = seq[0] == self._last_seq
+            np.equal(seq[1:], seq[:-1], out=repeated[1:])
+            if repeated.any():
+                # A row stored twice in one file (parts holding the same rows, compacted
+                # together) is read once, as it is from two files.
+                batch = batch.filter(pa.array(~repeated))
+                seq = seq[~repeated]
+                if len(seq) == 0:
+                    continue
             chunk = Chunk(
                 self.part.dataset, self.part.symbol, self.session, batch, clock=self.clock
             )
-            seq = chunk.seq
             if seq[0] <= self._last_seq or (len(seq) > 1 and not bool(np.all(seq[1:] > seq[:-1]))):
                 raise RecordingFormatError(
                     self.part.path,
