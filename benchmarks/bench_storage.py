@@ -21,8 +21,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import pyarrow.parquet as pq
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench_capture_memory import sizes
@@ -31,7 +29,7 @@ from backbone import MarketDataBackbone
 from recorder.capture import Recorder
 from recorder.compaction import compact
 from recorder.config import RecorderConfig, StorageConfig
-from recorder.parts import key_sorted, read_part, row_group_rows, write_options, write_parquet
+from recorder.parts import DATA_PAGE_BYTES, read_part, write_parquet
 
 MARKETS = "KRW-BTC,KRW-ETH,KRW-XRP,KRW-SOL,KRW-DOGE"
 
@@ -50,18 +48,6 @@ async def record(urls: dict[str, str], root: Path, seconds: float) -> None:
         Recorder(backbone, root, config=config),
     ):
         await asyncio.sleep(seconds)
-
-
-def rewrite(part: Path, copy: Path, codec: str, page_bytes: int | None) -> None:
-    """Write the rows of ``part`` to ``copy`` as the recorder would with ``codec`` (and
-    ``page_bytes`` data pages instead of its own, if given)."""
-    if page_bytes is None:
-        write_parquet(copy, read_part(part), codec)
-        return
-    table = read_part(part)
-    options = write_options(table.schema, codec, key_sorted=key_sorted(table))
-    options["data_page_size"] = page_bytes
-    pq.write_table(table, copy, row_group_size=row_group_rows(table.schema), **options)
 
 
 def main() -> None:
@@ -88,9 +74,9 @@ def main() -> None:
     # The compacted parts rewritten: in the other codecs, and in zstd with Parquet's usual
     # 1 MiB data pages (the cost of the recorder's smaller pages, on the same rows).
     for label, codec, page in (
-        ("snappy", "snappy", None),
-        ("gzip", "gzip", None),
-        ("none", "none", None),
+        ("snappy", "snappy", DATA_PAGE_BYTES),
+        ("gzip", "gzip", DATA_PAGE_BYTES),
+        ("none", "none", DATA_PAGE_BYTES),
         ("zstd 1 MiB pages", "zstd", 1 << 20),
     ):
         rewritten: dict[str, tuple[int, int, int]] = {}
@@ -98,7 +84,7 @@ def main() -> None:
             total = 0
             for n, part in enumerate((base / "rec" / dataset).rglob("*.parquet")):
                 copy = base / f"{codec}-{page}-{dataset}-{n}.parquet"
-                rewrite(part, copy, codec, page)
+                write_parquet(copy, read_part(part), codec, page_bytes=page)
                 total += copy.stat().st_size
             rewritten[dataset] = (files, rows, total)
         compacted[label] = rewritten

@@ -198,10 +198,13 @@ def row_group_rows(schema: pa.Schema) -> int:
     return ROW_GROUP_ROWS
 
 
-def write_parquet(path: Path, table: pa.Table, compression: str) -> None:
+def write_parquet(
+    path: Path, table: pa.Table, compression: str, *, page_bytes: int = DATA_PAGE_BYTES
+) -> None:
     """Write ``table`` to ``path`` in row groups of at most :func:`row_group_rows` and fsync
-    it (the caller publishes it)."""
+    it (the caller publishes it). ``page_bytes`` is there to measure other page sizes."""
     options = write_options(table.schema, compression, key_sorted=key_sorted(table))
+    options["data_page_size"] = page_bytes
     with open(path, "wb") as handle:
         pq.write_table(table, handle, row_group_size=row_group_rows(table.schema), **options)
         handle.flush()

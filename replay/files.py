@@ -261,10 +261,19 @@ class Parts(Sequence[PartFile]):
             raise IndexError(index)
         index %= len(self)
         at = index * _PART_FIELDS
-        where, first, last, version, known, size, mtime, end = self._parts[at : at + _PART_FIELDS]
-        start = self._parts[at - 1] if index else 0
+        where, first, last, version, known, size, mtime, _ = self._parts[at : at + _PART_FIELDS]
         directory, symbol = self._dirs[where]
         name = self._odd_names.get(index) or part_file_name(first, last)
+        identity = (self._inodes[index], size, mtime) if known else None
+        groups = self.row_groups(index)
+        return PartFile(directory / name, self.dataset, symbol, version, groups, identity)
+
+    def row_groups(self, index: int) -> tuple[RowGroupInfo, ...]:
+        """Return the row groups of part ``index`` (``self[index].row_groups`` without
+        building its path)."""
+        at = index * _PART_FIELDS
+        start = self._parts[at - 1] if index else 0
+        end = self._parts[at + _PART_FIELDS - 1]
         groups = []
         for g in range(start, end):
             number, rows, session, flags, *values = self._groups[
@@ -285,8 +294,7 @@ class Parts(Sequence[PartFile]):
                     recv_max,
                 )
             )
-        identity = (self._inodes[index], size, mtime) if known else None
-        return PartFile(directory / name, self.dataset, symbol, version, tuple(groups), identity)
+        return tuple(groups)
 
     @property
     def symbols(self) -> set[str]:
@@ -664,25 +672,27 @@ class Cursor:
             if batch.num_rows == 0:
                 continue
             seq = batch.column("seq").to_numpy()
-            repeated = np.empty(len(seq), dtype=bool)
-            repeated[0] = seq[0] == self._last_seq
-            np.equal(seq[1:], seq[:-1], out=repeated[1:])
-            if repeated.any():
+            ahead = np.empty(len(seq), dtype=bool)
+            ahead[0] = seq[0] > self._last_seq
+            np.greater(seq[1:], seq[:-1], out=ahead[1:])
+            if not ahead.all():
                 # A row stored twice in one file (parts holding the same rows, compacted
-                # together) is read once, as it is from two files.
-                batch = batch.filter(pa.array(~repeated))
-                seq = seq[~repeated]
+                # together) is read once, as it is from two files; a seq going back is an
+                # error.
+                if seq[0] < self._last_seq or bool(np.any(seq[1:] < seq[:-1])):
+                    raise RecordingFormatError(
+                        self.part.path,
+                        f"rows of session {self.session} are not in seq order (the recorder "
+                        "writes them in delivery order): rewrite the file sorted by "
+                        "(session_id, seq)",
+                    )
+                batch = batch.filter(pa.array(ahead))
+                seq = seq[ahead]
                 if len(seq) == 0:
                     continue
             chunk = Chunk(
                 self.part.dataset, self.part.symbol, self.session, batch, clock=self.clock
             )
-            if seq[0] <= self._last_seq or (len(seq) > 1 and not bool(np.all(seq[1:] > seq[:-1]))):
-                raise RecordingFormatError(
-                    self.part.path,
-                    f"rows of session {self.session} are not in seq order (the recorder writes "
-                    "them in delivery order): rewrite the file sorted by (session_id, seq)",
-                )
             self._last_seq = int(seq[-1])
             return chunk
         return None
@@ -805,8 +815,8 @@ class Unopened:
         read = len(self._reads)
         chosen = tuple(columns) if columns is not None else None
         self._reads.append(_Read(parts, selection, chosen, batch_size, sharing))
-        for number, part in enumerate(parts):
-            for session, bound_seq, bound_ns, low, high in _cursor_bounds(part):
+        for number in range(len(parts)):
+            for session, bound_seq, bound_ns, low, high in _cursor_bounds(parts, number):
                 if sessions is not None and session not in sessions:
                     continue
                 name = self._number(session)
@@ -861,7 +871,7 @@ class Unopened:
         read_no, number, _, bound_seq, bound_ns, _, _ = self._table()[row].tolist()
         read = self._reads[read_no]
         part = read.parts[number]
-        known = _known_sessions(part)
+        known = _known_sessions(part.row_groups)
         groups = [g for g in part.row_groups if g.session == session] if known else part.row_groups
         cursor = Cursor(
             part,
@@ -909,11 +919,10 @@ class SessionCursors:
         return self._owner._open(row, self.session)
 
 
-def _known_sessions(part: PartFile) -> bool:
+def _known_sessions(groups: Sequence[RowGroupInfo]) -> bool:
     # Whether the statistics name each row group's session, seq and receive ranges.
     return all(
-        g.session is not None and g.seq_min is not None and g.recv_min is not None
-        for g in part.row_groups
+        g.session is not None and g.seq_min is not None and g.recv_min is not None for g in groups
     )
 
 
@@ -925,11 +934,11 @@ def _ascending_groups(groups: Sequence[RowGroupInfo]) -> bool:
     )
 
 
-def _cursor_bounds(part: PartFile) -> list[tuple[str, int, int, int, int]]:
-    # Per session of the file: its lowest seq and receive time, and the receive range of
-    # the row groups its cursor reads (the highest 2**63 - 1 where statistics do not say).
-    groups = part.row_groups
-    if _known_sessions(part):
+def _cursor_bounds(parts: Parts, number: int) -> list[tuple[str, int, int, int, int]]:
+    # Per session of part ``number``: its lowest seq and receive time, and the receive range
+    # of the row groups its cursor reads (the highest 2**63 - 1 where statistics do not say).
+    groups = parts.row_groups(number)
+    if _known_sessions(groups):
         by_session: dict[str, list[RowGroupInfo]] = {}
         for group in groups:
             by_session.setdefault(group.session, []).append(group)  # type: ignore[arg-type]
@@ -940,6 +949,7 @@ def _cursor_bounds(part: PartFile) -> list[tuple[str, int, int, int, int]]:
             out.append((session, min(int(g.seq_min or 0) for g in mine), low, low, high))
         return out
     # Statistics do not tell the sessions apart: read the keys to find them.
+    part = parts[number]
     try:
         keys = pq.ParquetFile(part.path).read_row_groups(
             [g.index for g in groups], columns=list(_KEY_COLUMNS)
